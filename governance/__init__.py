@@ -1,0 +1,3 @@
+"""governance: organization-wide repository governance scanner."""
+
+__version__ = "0.1.0"

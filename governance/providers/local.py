@@ -1,0 +1,170 @@
+"""`local:PATH`: one git checkout, or a folder whose child folders are checkouts.
+
+Reads the committed tree of HEAD through git's object database (ls-tree, cat-file), so
+untracked and modified files are ignored and a symlink is never followed on disk: it is
+a blob holding its target, resolved (or refused) by RepoFiles inside the tree.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from governance.errors import ConfigError, FileProblem, ProviderError
+from governance.models import RepoRef, TreeEntry
+from governance.providers.base import Needs
+from governance.snapshot import RepoFailure, RepoSnapshot
+
+# Read-only plumbing, but a checkout may belong to another user (CI containers), and a
+# hostile repository's config must not make git run anything.
+_GIT = ("git", "-c", "safe.directory=*", "-c", "core.fsmonitor=false", "--no-pager")
+_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+_KINDS = {"100644": "file", "100755": "file", "120000": "symlink", "160000": "submodule"}
+_UNSUPPORTED_SETTINGS = (
+    "a local checkout carries no forge settings (branch protection, rulesets); "
+    "scan the repository through its forge to evaluate this"
+)
+
+
+def is_git_repository(path: Path) -> bool:
+    return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*_GIT, "-C", str(repo), *args], capture_output=True, env=_ENV, check=False
+    )
+
+
+class _CatFile:
+    """One `git cat-file --batch` process per repository, started on first read."""
+
+    def __init__(self, repo: Path):
+        self._repo = repo
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def read_blob(self, entry: TreeEntry) -> bytes:
+        if entry.sha is None:
+            raise FileProblem(entry.path, "has no object id")
+        process = self._start()
+        stdin, stdout = _pipes(process)
+        stdin.write(entry.sha.encode() + b"\n")
+        stdin.flush()
+        header = stdout.readline().split()
+        if len(header) != 3:
+            raise FileProblem(entry.path, f"git cannot read object {entry.sha}")
+        size = int(header[2])
+        data = stdout.read(size)
+        stdout.read(1)  # the newline after each object
+        return data
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._process is None:
+            self._process = subprocess.Popen(
+                [*_GIT, "-C", str(self._repo), "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=_ENV,
+            )
+        return self._process
+
+    def close(self) -> None:
+        if self._process is not None:
+            process, self._process = self._process, None
+            stdin, stdout = _pipes(process)
+            stdin.close()
+            stdout.close()
+            process.wait()
+
+
+def _pipes(process: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
+    assert process.stdin is not None and process.stdout is not None
+    return process.stdin, process.stdout
+
+
+class LocalProvider:
+    kind = "local"
+
+    def __init__(self, path: Path):
+        self.root = path.expanduser().resolve()
+        if not self.root.exists():
+            raise ConfigError(f"local source {path}: no such folder")
+        if not self.root.is_dir():
+            raise ConfigError(f"local source {path}: not a folder")
+
+    def list_repos(self) -> Iterator[RepoRef]:
+        if is_git_repository(self.root):
+            yield self._ref(self.root, self.root.name)
+            return
+        children = sorted(
+            child for child in self.root.iterdir()
+            if child.is_dir() and not child.name.startswith(".")
+        )
+        if not children:
+            raise ConfigError(
+                f"local source {self.root}: not a git repository and has no sub-folders "
+                "that could be repositories"
+            )
+        for child in children:
+            yield self._ref(child, f"{self.root.name}/{child.name}")
+
+    def _ref(self, path: Path, name: str) -> RepoRef:
+        return RepoRef(provider=self.kind, name=name, location=str(path), visibility="unknown")
+
+    def snapshots(
+        self, refs: Iterable[RepoRef], needs: Needs
+    ) -> Iterator[RepoSnapshot | RepoFailure]:
+        # Files are read lazily from the object database, so `needs` only matters for
+        # settings, which a checkout does not have.
+        for ref in refs:
+            try:
+                yield self.snapshot(ref, needs)
+            except ProviderError as error:
+                yield RepoFailure(ref, str(error))
+
+    def snapshot(self, ref: RepoRef, needs: Needs) -> RepoSnapshot:
+        path = Path(ref.location)
+        if path.is_symlink() and not path.resolve().is_relative_to(self.root):
+            raise ProviderError(f"{path} is a symlink to outside {self.root}; not followed")
+        if not is_git_repository(path):
+            raise ProviderError(f"{path} is not a git repository")
+        head = _git(path, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        unavailable = dict.fromkeys(needs.settings, _UNSUPPORTED_SETTINGS)
+        reader = _CatFile(path)
+        if head.returncode != 0:
+            probe = _git(path, "rev-parse", "--git-dir")
+            if probe.returncode != 0:
+                raise ProviderError(f"git cannot open {path}: {_first_line(probe.stderr)}")
+            # A repository with no commits: an empty tree, reported as such by policies.
+            return RepoSnapshot(ref, None, {}, reader, {}, unavailable, reader.close)
+        sha = head.stdout.decode().strip()
+        listing = _git(path, "ls-tree", "-r", "-z", "--long", "--full-tree", sha)
+        if listing.returncode != 0:
+            raise ProviderError(f"git cannot list {path}: {_first_line(listing.stderr)}")
+        tree = dict(_parse_ls_tree(listing.stdout))
+        branch = _git(path, "symbolic-ref", "--quiet", "--short", "HEAD").stdout.decode().strip()
+        if branch and ref.default_branch != branch:
+            ref = RepoRef(**{**ref.__dict__, "default_branch": branch})
+        return RepoSnapshot(ref, sha, tree, reader, {}, unavailable, reader.close)
+
+
+def _parse_ls_tree(output: bytes) -> Iterator[tuple[str, TreeEntry]]:
+    for record in output.split(b"\0"):
+        if not record:
+            continue
+        meta, _, raw_path = record.partition(b"\t")
+        mode, _type, sha, size = meta.split()
+        path = raw_path.decode("utf-8", "surrogateescape")
+        kind = _KINDS.get(mode.decode(), "file")
+        yield path, TreeEntry(
+            path=path, kind=kind, size=None if size == b"-" else int(size), sha=sha.decode()
+        )
+
+
+def _first_line(stderr: bytes) -> str:
+    text = stderr.decode("utf-8", "replace").strip()
+    return text.splitlines()[0] if text else "unknown error"
