@@ -262,11 +262,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as error:  # click usage errors under standalone_mode=False
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
+    except Exception as error:
+        # Usage errors (unknown flag, bad value) surface here with standalone_mode=False;
+        # they carry their own message and `show()`, whichever click typer bundles.
+        show = getattr(error, "show", None)
+        if callable(show) and isinstance(getattr(error, "exit_code", None), int):
+            show()
             sys.exit(EXIT_USAGE)
         raise
     sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -34,10 +34,7 @@ def load_config_yaml(path: Path, error: type[ConfigError] = ConfigError) -> Any:
 def _line_for(document: Any, loc: tuple[int | str, ...]) -> int | None:
     node, line = document, line_of(document)
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            line = line_of(node, part) or line
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
             line = line_of(node, part) or line
             node = node[part]
         else:

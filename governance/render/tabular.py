@@ -28,7 +28,7 @@ def load_findings(spool: Path) -> pd.DataFrame:
                  "message", "path", "line", "locations", "remediation", "details", "waiver"],
     )
     frame["line"] = frame["line"].astype("Int64")
-    return frame
+    return frame  # type: ignore[no-any-return]
 
 
 def neutralize(value: object) -> object:
@@ -64,7 +64,7 @@ def summary(frame: pd.DataFrame) -> dict[str, object]:
     counts = frame["outcome"].value_counts().to_dict()
     return {
         "repositories": int(frame["repository"].nunique()),
-        "findings": int(len(frame)),
+        "findings": len(frame),
         "outcomes": {str(k): int(v) for k, v in counts.items()},
         "compliance": compliance(frame),
     }

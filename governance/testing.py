@@ -1,0 +1,51 @@
+"""Helpers for testing policies against real git repositories (used by policies/*/test_*.py).
+
+    def test_passes(tmp_path):
+        finding = evaluate(tmp_path, "readme-present", {"README.md": "# hi"})
+        assert finding.outcome is Outcome.PASS
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from governance import resources
+from governance.engine import Engine
+from governance.models import Finding, RepoRef
+from governance.policy import EnabledPolicy, Policy, discover
+from governance.providers.local import LocalProvider
+
+_POLICIES: dict[str, Policy] | None = None
+
+
+def bundled_policy(policy_id: str) -> Policy:
+    global _POLICIES
+    if _POLICIES is None:
+        _POLICIES = discover([resources.policies_folder()])
+    return _POLICIES[policy_id]
+
+
+def evaluate(
+    tmp_path: Path,
+    policy_id: str,
+    files: Mapping[str, str | bytes],
+    *,
+    options: Mapping[str, Any] | None = None,
+    symlinks: Mapping[str, str] | None = None,
+    commit: bool = True,
+) -> Finding:
+    """Commit `files` into a fresh git repository and evaluate one bundled policy on it."""
+    from governance.demo import make_repo
+
+    repo = make_repo(tmp_path / "repo", files, symlinks=symlinks, commit=commit)
+    policy = bundled_policy(policy_id)
+    enabled = EnabledPolicy(
+        policy, policy.definition.severity, {**policy.definition.options, **(options or {})}
+    )
+    engine = Engine([enabled])
+    provider = LocalProvider(repo)
+    ref: RepoRef = next(provider.list_repos())
+    (finding,) = list(engine.run(provider, [ref]))
+    return finding
