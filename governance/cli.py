@@ -53,7 +53,8 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="governance.yml (default: ./governance.yml if present)"),
 ]
 PackOption = Annotated[
-    str | None, typer.Option("--pack", "-p", help="Pack name or path (default: config's or gitops-baseline)")
+    str | None,
+    typer.Option("--pack", "-p", help="Pack name or file (default: the config's, else gitops-baseline)"),
 ]
 
 
@@ -65,7 +66,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log details to stderr.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
@@ -218,7 +221,8 @@ def policies_show(policy_id: Annotated[str, typer.Argument(help="Policy id")]) -
     out_console.print(f"\n[bold]Why[/]\n{escape(d.rationale.strip())}")
     out_console.print(f"\n[bold]Remediation[/]\n{escape(d.remediation.strip())}")
     if d.reads.files or d.reads.settings:
-        out_console.print("\n[bold]Reads[/]\n" + escape(", ".join(d.reads.files + d.reads.settings)))
+        reads = ", ".join(d.reads.files + d.reads.settings)
+        out_console.print(f"\n[bold]Reads[/]\n{escape(reads)}")
     if d.options:
         out_console.print("\n[bold]Options[/] (defaults)")
         for name, value in d.options.items():

@@ -1,4 +1,4 @@
-"""governance.yml: which pack, policy overrides, extra policy folders, repository filters, waivers."""
+"""governance.yml: the pack, policy overrides, extra policy folders, repository filters, waivers."""
 
 from __future__ import annotations
 

@@ -154,7 +154,8 @@ class RepoFiles:
         if name in self._snapshot.settings:
             return self._snapshot.settings[name]
         reason = self._snapshot.unavailable.get(name)
-        raise Unsupported(reason or f"the {self._snapshot.ref.provider} provider cannot read {name}")
+        provider = self._snapshot.ref.provider
+        raise Unsupported(reason or f"the {provider} provider cannot read {name}")
 
     def _resolve(self, path: str) -> TreeEntry:
         current = path

@@ -34,7 +34,9 @@ def load_config_yaml(path: Path, error: type[ConfigError] = ConfigError) -> Any:
 def _line_for(document: Any, loc: tuple[int | str, ...]) -> int | None:
     node, line = document, line_of(document)
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
+        in_mapping = isinstance(node, dict) and part in node
+        in_sequence = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_mapping or in_sequence:
             line = line_of(node, part) or line
             node = node[part]
         else:
