@@ -229,6 +229,30 @@ def policies_show(policy_id: Annotated[str, typer.Argument(help="Policy id")]) -
             out_console.print(f"  {escape(name)}: {escape(json.dumps(value))}")
 
 
+@policies_app.command("docs")
+def policies_docs(
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Rewrite the table between the policy markers of this file."),
+    ] = None,
+) -> None:
+    """The policy table in Markdown, generated from the policy.yml files."""
+    from governance.docs import policy_table_markdown, readme_with_policy_table
+    from governance.policy import discover
+    from governance.resources import policies_folder
+
+    table = policy_table_markdown(discover([policies_folder()]).values())
+    if write is None:
+        out_console.print(table, markup=False, highlight=False, soft_wrap=True)
+        return
+    try:
+        text = write.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read: {error.strerror}", str(write)) from None
+    write.write_text(readme_with_policy_table(text, table), encoding="utf-8")
+    out_console.print(f"updated the policy table in {escape(str(write))}")
+
+
 def _print_findings(findings: list[dict[str, Any]]) -> None:
     table = Table("policy", "outcome", "severity", "message", "where", show_lines=False)
     for f in findings:
