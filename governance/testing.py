@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from governance import resources
 from governance.engine import Engine
-from governance.models import Finding, RepoRef
+from governance.models import Finding
 from governance.policy import EnabledPolicy, Policy, discover
 from governance.providers.local import LocalProvider
 
@@ -35,8 +36,15 @@ def evaluate(
     options: Mapping[str, Any] | None = None,
     symlinks: Mapping[str, str] | None = None,
     commit: bool = True,
+    provider: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    unavailable: Mapping[str, str] | None = None,
 ) -> Finding:
-    """Commit `files` into a fresh git repository and evaluate one bundled policy on it."""
+    """Commit `files` into a fresh git repository and evaluate one bundled policy on it.
+
+    `provider`, `settings` and `unavailable` make the snapshot look as a forge provider
+    would hand it over (e.g. provider="github" with a default_branch_rules setting).
+    """
     from governance.demo import make_repo
 
     repo = make_repo(tmp_path / "repo", files, symlinks=symlinks, commit=commit)
@@ -45,7 +53,15 @@ def evaluate(
         policy, policy.definition.severity, {**policy.definition.options, **(options or {})}
     )
     engine = Engine([enabled])
-    provider = LocalProvider(repo)
-    ref: RepoRef = next(provider.list_repos())
-    (finding,) = list(engine.run(provider, [ref]))
+    local = LocalProvider(repo)
+    snapshot = local.snapshot(next(local.list_repos()), engine.needs)
+    if provider is not None:
+        snapshot.ref = replace(snapshot.ref, provider=provider)
+    if settings is not None or unavailable is not None:
+        snapshot.settings = dict(settings or {})
+        snapshot.unavailable = dict(unavailable or {})
+    try:
+        (finding,) = engine.evaluate(snapshot)
+    finally:
+        snapshot.close()
     return finding

@@ -1,0 +1,65 @@
+"""The default branch accepts changes only through pull requests with enough approvals.
+
+Reads the `default_branch_rules` setting (governance.settings.BranchRules; a mapping in
+its `as_dict` shape is accepted too, e.g. from a cache). Only `active` sources count:
+rulesets in `evaluate` mode report but do not enforce. Passes when some active source
+requires a pull request and the strictest active source requires at least
+`min_approvals` approvals; rules from different sources combine, as forges apply all
+of them (a GitLab protected branch refusing pushes plus an approval rule is enough).
+Providers that cannot see the setting (a local checkout, a token without admin rights)
+make the check `not_available` through the engine, with the provider's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from governance.checks import CheckContext, Result, failed, not_applicable, passed, plural
+from governance.settings import DEFAULT_BRANCH_RULES, BranchRules, RuleSource
+
+
+def _rules(value: Any) -> BranchRules | None:
+    if value is None or isinstance(value, BranchRules):
+        return value
+    if isinstance(value, Mapping):
+        return BranchRules.from_dict(value)
+    raise TypeError(f"{DEFAULT_BRANCH_RULES} must be BranchRules, not {type(value).__name__}")
+
+
+def _approvals(source: RuleSource) -> str:
+    if source.required_approvals is None:
+        return f"{source.label} requires no reviews"
+    return f"{source.label} requires {plural(source.required_approvals, 'approval')}"
+
+
+def check(ctx: CheckContext) -> Result:
+    rules = _rules(ctx.files.setting(DEFAULT_BRANCH_RULES))
+    if rules is None:
+        return not_applicable("the repository has no default branch")
+    minimum = int(ctx.options.get("min_approvals", 1))
+    branch = rules.branch
+    details: dict[str, Any] = {**rules.as_dict(), "min_approvals": minimum}
+    inactive = [s for s in rules.sources if not s.active]
+    aside = ""
+    if inactive:
+        aside = " (not enforced: " + ", ".join(
+            f"{s.label} is {s.enforcement}" for s in inactive) + ")"
+
+    active = rules.active_sources
+    if not active:
+        return failed(f"default branch {branch} is not protected: no active branch protection "
+                      f"or ruleset{aside}", details=details)
+    if not rules.requires_pull_request:
+        names = ", ".join(s.label for s in active)
+        return failed(f"default branch {branch} accepts direct pushes: no active rule requires "
+                      f"a pull request ({names}){aside}", details=details)
+    best = rules.required_approvals or 0
+    if best >= minimum:
+        strictest = [s for s in active if (s.required_approvals or 0) == best]
+        because = _approvals(strictest[0]) if minimum > 0 else "pull requests required"
+        return passed(f"default branch {branch} requires reviewed pull requests "
+                      f"({because}; policy asks for {minimum})", details=details)
+    falls_short = "; ".join(_approvals(s) for s in active)
+    return failed(f"default branch {branch} requires {plural(best, 'approval')}, policy asks "
+                  f"for {minimum}: {falls_short}{aside}", details=details)
