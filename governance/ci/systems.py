@@ -39,29 +39,6 @@ BITRISE = "Bitrise"
 VENDORED_PARTS = frozenset({"node_modules", "vendor", "third_party", "third-party", ".terraform",
                             "bower_components", ".venv", "venv", "site-packages", ".git"})
 
-# Globs of every file any system below may read: what a policy declares under `reads:`.
-CI_GLOBS: tuple[str, ...] = (
-    ".github/workflows/**",
-    ".github/actions/**",
-    ".gitlab-ci.yml", ".gitlab-ci.yaml", "**/.gitlab-ci.yml", ".gitlab/**",
-    "**/Jenkinsfile", "**/Jenkinsfile.*", "**/*.jenkinsfile", "**/*.Jenkinsfile",
-    ".circleci/**",
-    "**/buildspec*.yml", "**/buildspec*.yaml",
-    "azure-pipelines.yml", "azure-pipelines.yaml", "**/azure-pipelines*.yml",
-    "**/azure-pipelines*.yaml",
-    ".azure-pipelines/**", "azure-pipelines/**", ".pipelines/**", "pipelines/**",
-    "bitbucket-pipelines.yml",
-    ".travis.yml",
-    "**/cloudbuild*.yaml", "**/cloudbuild*.yml", "**/cloudbuild*.json",
-    ".drone.yml", ".drone.yaml", ".woodpecker.yml", ".woodpecker.yaml", ".woodpecker/**",
-    "appveyor.yml", ".appveyor.yml",
-    ".buildkite/**", "buildkite.yml", "buildkite.yaml",
-    ".semaphore/**",
-    ".teamcity/**",
-    "amplify.yml", "amplify.yaml",
-    "bitrise.yml",
-)
-
 # Top-level keys of an Azure Pipelines file (a pipeline or a template).
 _AZURE_PIPELINE_KEYS = frozenset({"trigger", "pr", "pool", "schedules"})
 _AZURE_SHAPE_KEYS = frozenset({"stages", "jobs", "steps", "extends"})
