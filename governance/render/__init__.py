@@ -1,4 +1,4 @@
-"""Reports rendered from the spooled findings of a scan."""
+"""Reports rendered from the spooled findings of a scan (formats: docs/report-formats.md)."""
 
 from __future__ import annotations
 

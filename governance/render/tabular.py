@@ -1,78 +1,132 @@
-"""Findings as pandas frames, and the CSV / JSON reports built from them."""
+"""Findings as pandas frames, and the CSV / JSON reports built from them.
+
+docs/report-formats.md documents both files; in short:
+
+findings.csv
+    One row per finding (repository x policy), UTF-8, header first, columns in the order of
+    `CSV_COLUMNS` (new columns are only ever appended). Text cells are quoted; `line` is a
+    bare integer or empty. A text cell that a spreadsheet would read as a formula gets a
+    leading `'` (see `neutralize`).
+
+findings.json
+    ``{"scan": {...}, "summary": {...}, "findings": [...]}``: `scan` is the scan's meta
+    (source, pack, policies, tool_version, started, finished, repositories, partial),
+    `summary` the numbers of `governance.render.summary.summary`, and each finding has the
+    keys of `FINDING_KEYS` (those of `Finding.as_dict`), in that order. Changes are additive.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 from collections.abc import Mapping
+from numbers import Integral
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+
+from governance.render.summary import compliance, summary
+
+__all__ = ["CSV_COLUMNS", "FINDING_KEYS", "compliance", "finding_records", "load_findings",
+           "neutralize", "summary", "write_csv", "write_json"]
 
 CSV_COLUMNS = [
     "repository", "policy", "outcome", "severity", "message", "path", "line",
     "title", "confidence", "remediation", "waiver_owner", "waiver_expires",
 ]
-# A cell starting with one of these is a formula to Excel, LibreOffice and Sheets
-# (OWASP "CSV injection"); prefixing a single quote makes it inert text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "|", "%")
+FINDING_KEYS = (
+    "repository", "policy", "title", "outcome", "severity", "confidence", "message", "path",
+    "line", "locations", "remediation", "details", "waiver",
+)
+JSON_KEYS = ("scan", "summary", "findings")
+
+# CSV ("formula") injection, after OWASP's guidance: Excel, LibreOffice Calc and Google
+# Sheets evaluate a cell whose first character is = + - @, and tab, CR, LF or NUL in
+# first place are also used to smuggle one in. Spreadsheets with CJK input also take the
+# full-width forms of = + - @. Leading blanks are skipped before the test, because some
+# importers trim them and then evaluate what follows. Such a cell gets a leading single
+# quote, which spreadsheets read as "this is text" (the quote stays visible elsewhere).
+# Cells are also quoted, so a `,` or `;` inside a value cannot start a new cell whatever
+# separator the spreadsheet assumes. `line` is an integer column and never needs this.
+_FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\0\uff1d\uff0b\uff0d\uff20")
+_LEADING_BLANKS = " \t\r\n\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
+    "\u2007\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
 
 
 def load_findings(spool: Path) -> pd.DataFrame:
+    """The spooled findings (JSON lines of `Finding.as_dict`) as a frame, one row each."""
     records = []
     with spool.open(encoding="utf-8") as lines:
         for line in lines:
-            records.append(json.loads(line))
-    frame = pd.DataFrame.from_records(
-        records,
-        columns=["repository", "policy", "title", "outcome", "severity", "confidence",
-                 "message", "path", "line", "locations", "remediation", "details", "waiver"],
-    )
-    frame["line"] = frame["line"].astype("Int64")
-    return frame  # type: ignore[no-any-return]
+            if line.strip():
+                records.append(json.loads(line))
+    frame: pd.DataFrame = pd.DataFrame.from_records(records, columns=list(FINDING_KEYS))
+    line_numbers = pd.to_numeric(frame["line"], errors="coerce")
+    frame["line"] = line_numbers.where(line_numbers % 1 == 0).astype("Int64")
+    return frame
 
 
 def neutralize(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """Make a text cell inert for spreadsheets (see above); other values pass unchanged."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in _FORMULA_TRIGGERS:
+        return "'" + value
+    stripped = value.lstrip(_LEADING_BLANKS)
+    if stripped and stripped[0] in _FORMULA_TRIGGERS:
         return "'" + value
     return value
+
+
+def _plain(value: object) -> Any:
+    """A frame cell as plain JSON-able Python: NA / NaN become None, numpy ints int."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def finding_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every finding as a dict with the keys of `FINDING_KEYS`, in order, NA as None."""
+    columns = [c for c in FINDING_KEYS if c in frame.columns]
+    return [
+        {key: _plain(value) for key, value in zip(columns, row, strict=True)}
+        for row in frame[columns].itertuples(index=False, name=None)
+    ]
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     table = frame.copy()
     waivers = table["waiver"].apply(lambda w: w if isinstance(w, dict) else {})
-    table["waiver_owner"] = waivers.apply(lambda w: w.get("owner", ""))
+    table["waiver_owner"] = waivers.apply(lambda w: w.get("owner") or "")
     table["waiver_expires"] = waivers.apply(lambda w: w.get("expires") or "")
     table = table[CSV_COLUMNS]
     text_columns = [c for c in CSV_COLUMNS if c != "line"]
-    table[text_columns] = table[text_columns].map(neutralize)
+    table[text_columns] = table[text_columns].astype(object).where(
+        table[text_columns].notna(), ""
+    ).map(lambda v: neutralize(str(v)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
+    # Spooled paths may hold undecodable bytes (surrogate escapes): keep them visible.
+    with path.open("w", encoding="utf-8", errors="backslashreplace", newline="") as out:
+        out.write(",".join(CSV_COLUMNS) + "\n")  # plain names: the documented header line
+        table.to_csv(out, index=False, header=False, quoting=csv.QUOTE_NONNUMERIC,
+                     lineterminator="\n")
     return path
 
 
 def write_json(frame: pd.DataFrame, meta: Mapping[str, object], path: Path) -> Path:
-    findings = json.loads(frame.to_json(orient="records"))
+    document = {
+        "scan": dict(meta),
+        "summary": summary(frame, meta),
+        "findings": finding_records(frame),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
-        json.dump({"scan": dict(meta), "summary": summary(frame), "findings": findings},
-                  out, indent=2, default=str)
+        json.dump(document, out, indent=2, default=str)  # ASCII: surrogates stay escaped
         out.write("\n")
     return path
-
-
-def summary(frame: pd.DataFrame) -> dict[str, object]:
-    counts = frame["outcome"].value_counts().to_dict()
-    return {
-        "repositories": int(frame["repository"].nunique()),
-        "findings": len(frame),
-        "outcomes": {str(k): int(v) for k, v in counts.items()},
-        "compliance": compliance(frame),
-    }
-
-
-def compliance(frame: pd.DataFrame) -> float | None:
-    """Share of decided findings (pass / fail / waived) that pass or are waived."""
-    decided = frame[frame["outcome"].isin(["pass", "fail", "waived"])]
-    if decided.empty:
-        return None
-    return round(float((decided["outcome"] != "fail").mean()) * 100, 1)
