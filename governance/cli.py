@@ -54,7 +54,7 @@ ConfigOption = Annotated[
 ]
 PackOption = Annotated[
     str | None,
-    typer.Option("--pack", "-p", help="Pack name or file (default: the config's, else gitops-baseline)"),
+    typer.Option("--pack", "-p", help="Pack name or file (default: config's or gitops-baseline)"),
 ]
 
 
