@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,6 +55,8 @@ class Config:
     overrides: dict[str, PackEntry] = field(default_factory=dict)
     repositories: RepositoryFilter = field(default_factory=RepositoryFilter)
     waivers: tuple[Waiver, ...] = ()
+    # The loaded YAML, so that later checks (unknown policy, option) can name a line.
+    document: Any = field(default=None, compare=False, repr=False)
 
     def selects(self, ref: RepoRef) -> bool:
         """Whether a listed repository is in scope (name globs, archived, forks, topics)."""
@@ -100,4 +103,5 @@ def load_config(path: Path | None) -> Config:
         overrides=dict(parsed.policies),
         repositories=parsed.repositories,
         waivers=waivers,
+        document=document,
     )

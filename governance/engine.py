@@ -93,7 +93,7 @@ class Engine:
             result = Result(Outcome.NOT_AVAILABLE, str(reason))
         except FileProblem as problem:
             result = Result(Outcome.ERROR, str(problem), (Location(problem.path, problem.line),))
-        except Exception as exc:  # a bug in a check must not stop a scan of 10,000 repos
+        except (Exception, SystemExit) as exc:  # a bug in a check must not stop the scan
             log.exception("policy %s crashed on %s", enabled.id, snapshot.ref.name)
             result = Result(Outcome.ERROR, f"check crashed: {type(exc).__name__}: {exc}")
         if snapshot.empty and result.outcome is not Outcome.NOT_AVAILABLE:
@@ -118,18 +118,23 @@ class Engine:
     def _apply_waivers(self, finding: Finding) -> Finding:
         if finding.outcome is not Outcome.FAIL:
             return finding
+        expired: Waiver | None = None
         for waiver in self.waivers:
             if waiver.policy not in ("*", finding.policy):
                 continue
             if not name_matches(finding.repository, waiver.repository):
                 continue
             if waiver.expires is not None and waiver.expires < self.today:
-                return replace(
-                    finding,
-                    message=f"{finding.message} (waiver by {waiver.owner} expired on "
-                    f"{waiver.expires.isoformat()}: {waiver.reason})",
-                    details={**finding.details, "expired_waiver": waiver.as_dict()},
-                )
+                # An expired waiver must not hide a renewed one listed after it.
+                expired = expired or waiver
+                continue
             return replace(finding, outcome=Outcome.WAIVED, waiver=waiver,
                            message=f"{finding.message} (waived: {waiver.reason})")
+        if expired is not None and expired.expires is not None:
+            return replace(
+                finding,
+                message=f"{finding.message} (waiver by {expired.owner} expired on "
+                f"{expired.expires.isoformat()}: {expired.reason})",
+                details={**finding.details, "expired_waiver": expired.as_dict()},
+            )
         return finding

@@ -7,6 +7,7 @@ function. Discovery is by path: adding a policy is adding a folder.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -21,7 +22,7 @@ from governance import resources
 from governance.checks import CheckContext, Result, failed, passed
 from governance.errors import ConfigError, PolicyError
 from governance.models import Severity
-from governance.validation import load_config_yaml, validate
+from governance.validation import line_at, load_config_yaml, validate
 
 CheckFunction = Callable[[CheckContext], Result]
 
@@ -69,7 +70,9 @@ class PackDefinition(_Strict):
     title: str = ""
     description: str = ""
     extends: str | None = None
-    defaults: bool = True  # start from every policy that is enabled by default
+    # Start from every policy that is enabled by default. Unset: yes for a pack of its
+    # own, and for a pack that `extends` another, whatever that one started from.
+    defaults: bool | None = None
     policies: dict[str, PackEntry] = Field(default_factory=dict)
 
 
@@ -177,36 +180,82 @@ def find_pack(name_or_path: str, pack_folders: Iterable[Path]) -> Path:
     raise ConfigError(f"unknown pack {name_or_path!r}; known packs: {', '.join(known)}")
 
 
+@dataclass(frozen=True)
+class _Layer:
+    """One pack of an `extends` chain, or the config's overrides, with its YAML for lines."""
+
+    where: Path
+    entries: Mapping[str, PackEntry]
+    defaults: bool
+    document: Any = None
+
+    def line(self, *loc: str) -> int | None:
+        return line_at(self.document, ("policies", *loc)) if self.document is not None else None
+
+
 def _load_pack_chain(path: Path, pack_folders: list[Path], seen: tuple[Path, ...] = ()
-                     ) -> list[tuple[Path, PackDefinition]]:
+                     ) -> list[_Layer]:
     if path in seen:
         raise ConfigError("packs extend each other in a cycle", str(path))
-    pack = validate(PackDefinition, load_config_yaml(path), path)
-    chain: list[tuple[Path, PackDefinition]] = []
+    document = load_config_yaml(path)
+    pack = validate(PackDefinition, document, path)
+    chain: list[_Layer] = []
     if pack.extends:
-        parent = find_pack(pack.extends, [path.parent, *pack_folders])
+        try:
+            parent = find_pack(pack.extends, [path.parent, *pack_folders])
+        except ConfigError as error:
+            raise ConfigError(f"extends: {error}", str(path), line_at(document, ("extends",))
+                              ) from None
         chain = _load_pack_chain(parent, pack_folders, (*seen, path))
-    return [*chain, (path, pack)]
+    defaults = pack.defaults if pack.defaults is not None else not pack.extends
+    return [*chain, _Layer(path, pack.policies, defaults, document)]
+
+
+def _option_type_ok(default: Any, value: Any) -> bool:
+    """YAML's types against the default's: an int is a float, a bool is not a number."""
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
 
 
 def _merge_options(policy: Policy, current: dict[str, Any], overrides: Mapping[str, Any],
-                   where: Path) -> dict[str, Any]:
+                   layer: _Layer) -> dict[str, Any]:
     merged = dict(current)
     for name, value in overrides.items():
+        line = layer.line(policy.id, "options", name)
         if name not in policy.definition.options:
             known = ", ".join(sorted(policy.definition.options)) or "none"
             raise ConfigError(
-                f"policy {policy.id!r} has no option {name!r} (options: {known})", str(where)
+                f"policy {policy.id!r} has no option {name!r} (options: {known})",
+                str(layer.where), line,
             )
         default = policy.definition.options[name]
-        if default is not None and not isinstance(value, type(default)):
+        if not _option_type_ok(default, value):
             raise ConfigError(
-                f"option {policy.id}.{name} expects {type(default).__name__}, "
-                f"got {type(value).__name__}",
-                str(where),
+                f"option {policy.id}.{name} expects {_type_name(default)}, "
+                f"got {_type_name(value)}",
+                str(layer.where), line,
             )
         merged[name] = value
     return merged
+
+
+def _type_name(value: Any) -> str:
+    for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number"),
+                       (str, "a string"), (list, "a list"), (dict, "a mapping")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def _unknown_policy(policy_id: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(policy_id, list(known), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "`governance policies list` shows them"
+    return f"unknown policy {policy_id!r}; {hint}"
 
 
 def resolve(
@@ -214,15 +263,20 @@ def resolve(
     pack_path: Path,
     overrides: Mapping[str, PackEntry] | None = None,
     overrides_path: Path | None = None,
+    overrides_document: Any = None,
+    pack_folders: Iterable[Path] = (),
 ) -> list[EnabledPolicy]:
-    """Apply a pack (and its `extends` chain) then config overrides: the enabled policies."""
-    pack_folders = [pack_path.parent, resources.packs_folder()]
-    layers: list[tuple[Path, Mapping[str, PackEntry], bool]] = [
-        (path, pack.policies, pack.defaults)
-        for path, pack in _load_pack_chain(pack_path, pack_folders)
-    ]
+    """Apply a pack (and its `extends` chain) then config overrides: the enabled policies.
+
+    `overrides_document` (the loaded governance.yml) lets errors point at a line;
+    `pack_folders` are where `extends:` looks besides the pack's own folder and the
+    bundled packs (the packs/ of extra policy folders).
+    """
+    pack_folders = [pack_path.parent, resources.packs_folder(), *pack_folders]
+    layers = _load_pack_chain(pack_path, pack_folders)
     if overrides:
-        layers.append((overrides_path or Path("governance.yml"), overrides, False))
+        layers.append(_Layer(overrides_path or Path("governance.yml"), overrides, False,
+                             overrides_document))
 
     enabled: dict[str, bool] = {}
     severity: dict[str, Severity] = {}
@@ -231,18 +285,19 @@ def resolve(
         enabled[policy.id] = False
         severity[policy.id] = policy.definition.severity
         options[policy.id] = dict(policy.definition.options)
-    for where, entries, defaults in layers:
-        if defaults:
+    for layer in layers:
+        if layer.defaults:
             for policy in policies.values():
                 enabled[policy.id] = enabled[policy.id] or policy.definition.enabled
-        for policy_id, entry in entries.items():
+        for policy_id, entry in layer.entries.items():
             if policy_id not in policies:
-                raise ConfigError(f"unknown policy {policy_id!r}", str(where))
+                raise ConfigError(_unknown_policy(policy_id, policies), str(layer.where),
+                                  layer.line(policy_id))
             policy = policies[policy_id]
             enabled[policy_id] = True if entry.enabled is None else entry.enabled
             if entry.severity is not None:
                 severity[policy_id] = entry.severity
-            options[policy_id] = _merge_options(policy, options[policy_id], entry.options, where)
+            options[policy_id] = _merge_options(policy, options[policy_id], entry.options, layer)
     return [
         EnabledPolicy(policies[pid], severity[pid], options[pid])
         for pid in sorted(policies)

@@ -6,8 +6,9 @@ The CLI, the demo, the benchmarks and the tests all run scans through `run_scan`
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from governance.config import Config, load_config
 from governance.engine import Engine, ScanStats
 from governance.errors import ConfigError
 from governance.models import Finding, RepoRef
-from governance.policy import EnabledPolicy, discover, find_pack, resolve
+from governance.policy import EnabledPolicy, Policy, discover, find_pack, resolve
 from governance.providers import open_source
 
 SPOOL_NAME = "findings.jsonl"
@@ -39,9 +40,23 @@ class ScanOutcome:
 
 def load_policies(config: Config, pack: str | None = None) -> tuple[Path, list[EnabledPolicy]]:
     policies = discover([resources.policies_folder(), *config.policy_paths])
+    _check_waivers(config, policies)
     pack_folders = [resources.packs_folder(), *(p / "packs" for p in config.policy_paths)]
     pack_path = find_pack(pack or config.pack, pack_folders)
-    return pack_path, resolve(policies, pack_path, config.overrides, config.path)
+    return pack_path, resolve(policies, pack_path, config.overrides, config.path,
+                              config.document, pack_folders)
+
+
+def _check_waivers(config: Config, policies: Mapping[str, Policy]) -> None:
+    """A waiver naming no known policy is a typo that would silently waive nothing."""
+    for waiver in config.waivers:
+        if waiver.policy != "*" and waiver.policy not in policies:
+            close = difflib.get_close_matches(waiver.policy, list(policies), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "or `*` for every policy"
+            raise ConfigError(
+                f"waivers: unknown policy {waiver.policy!r}; {hint}",
+                str(config.path) if config.path else None, waiver.source_line,
+            )
 
 
 def run_scan(

@@ -5,10 +5,15 @@ ruamel.yaml's round-trip loader keeps line numbers (findings point at lines), tr
 What it does not do is refuse YAML bombs: aliases are shared, so loading is cheap, but
 every walk over the result visits each alias again. We measure the expanded size from
 the event stream first and refuse documents that would expand beyond a limit.
+
+Deep flow nesting (`[[[[...`) is the other trap: ruamel's scanner does work proportional
+to the nesting depth for every token, so a 1 MB line of brackets takes minutes, and the
+composer recurses once per level. The same event pass refuses nesting beyond MAX_DEPTH.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -25,6 +30,14 @@ from governance.errors import FileProblem
 
 # A real CI file has a few thousand nodes; a billion-laughs document has 10**9.
 MAX_EXPANDED_NODES = 250_000
+# Nodes actually written in the text. ruamel's round-trip loader needs about 0.7 kB and
+# 40 us per node: a 1 MB flow list of 500,000 one-letter items would cost 360 MB and 25 s.
+MAX_NODES = 100_000
+# Real CI files, manifests and Helm values nest a few dozen levels at most.
+MAX_DEPTH = 100
+# Below this size a document cannot hold MAX_NODES nodes (two characters per node at
+# least), so the node count needs no extra pass.
+_SMALL_TEXT = 2 * MAX_NODES // 3
 
 
 def _new_loader() -> YAML:
@@ -47,14 +60,35 @@ def _describe(error: YAMLError) -> str:
     return f"invalid YAML: {text}"
 
 
+def _needs_structure_check(text: str) -> bool:
+    """Whether the event pass is needed: aliases, many brackets, or a large text.
+
+    Without `*` there is no alias; with at most MAX_DEPTH brackets flow nesting cannot
+    exceed MAX_DEPTH (block nesting is cheap to scan and the composer's own recursion
+    limit ends it); a small text cannot hold MAX_NODES nodes. Most CI files skip the pass.
+    """
+    return (
+        len(text) > _SMALL_TEXT
+        or "*" in text
+        or text.count("[") + text.count("{") > MAX_DEPTH
+    )
+
+
 def _check_expansion(yaml: YAML, text: str, path: str) -> None:
-    """Refuse recursive aliases and documents whose aliases expand past MAX_EXPANDED_NODES."""
-    anchors: dict[str, int] = {}
-    open_anchors: set[str] = set()
-    stack: list[tuple[str | None, int]] = []  # (anchor, nodes so far) per open collection
-    total = 0
+    """Refuse recursive aliases, aliases expanding past MAX_EXPANDED_NODES, more than
+    MAX_NODES nodes, and nesting deeper than MAX_DEPTH."""
+    anchors: dict[str, int] = {}  # anchor -> expanded size of the node it names
+    open_anchors: set[str] = set()  # anchors of collections not closed yet
+    stack: list[tuple[str | None, int]] = []  # (anchor, `expanded` at start) per collection
+    expanded = 0  # nodes the document expands to, so far
+    written = 0  # nodes in the text, so far
     for event in yaml.parse(text):
-        size = 0
+        if isinstance(event, NodeEvent):
+            written += 1
+            if written > MAX_NODES:
+                raise FileProblem(
+                    path, f"YAML has more than {MAX_NODES} nodes; refused", _line(event)
+                )
         if isinstance(event, AliasEvent):
             name = event.anchor
             if name in open_anchors:
@@ -63,29 +97,30 @@ def _check_expansion(yaml: YAML, text: str, path: str) -> None:
                 raise FileProblem(
                     path, f"invalid YAML: alias *{name} refers to no anchor", _line(event)
                 )
-            size = anchors[name]
+            expanded += anchors[name]
         elif isinstance(event, ScalarEvent):
-            size = 1
+            expanded += 1
             if event.anchor:
+                open_anchors.discard(event.anchor)  # the name now refers to this scalar
                 anchors[event.anchor] = 1
         elif isinstance(event, CollectionStartEvent):
-            stack.append((event.anchor, 1))
+            if len(stack) >= MAX_DEPTH:
+                raise FileProblem(
+                    path, f"YAML nests deeper than {MAX_DEPTH} levels; refused", _line(event)
+                )
+            stack.append((event.anchor, expanded))
+            expanded += 1
             if event.anchor:
                 open_anchors.add(event.anchor)
-            continue
         elif isinstance(event, CollectionEndEvent):
-            anchor, size = stack.pop()
+            anchor, start = stack.pop()
             if anchor:
                 open_anchors.discard(anchor)
-                anchors[anchor] = size
+                anchors[anchor] = expanded - start
+            continue
         else:
             continue
-        if stack:
-            anchor, count = stack[-1]
-            stack[-1] = (anchor, count + size)
-        else:
-            total += size
-        if total + sum(count for _, count in stack) > MAX_EXPANDED_NODES:
+        if expanded > MAX_EXPANDED_NODES:
             raise FileProblem(
                 path,
                 f"YAML expands to more than {MAX_EXPANDED_NODES} nodes through aliases "
@@ -103,14 +138,20 @@ def load_yaml_documents(text: str, path: str) -> list[Any]:
     """Every document of a YAML stream, or FileProblem naming path and line."""
     yaml = _new_loader()
     try:
-        if "*" in text:  # no alias, no bomb: skip the extra pass
-            _check_expansion(yaml, text, path)
-        return list(yaml.load_all(text))
+        # ruamel warns (on stderr) about legal but odd input such as a reused anchor name;
+        # a scan of untrusted repositories must not print them.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if _needs_structure_check(text):
+                _check_expansion(yaml, text, path)
+            return list(yaml.load_all(text))
     except FileProblem:
         raise
     except YAMLError as error:
         raise FileProblem(path, _describe(error), _mark_line(error)) from None
-    except (ValueError, TypeError, RecursionError) as error:
+    except RecursionError:
+        raise FileProblem(path, "invalid YAML: nested too deeply to load") from None
+    except (ValueError, TypeError, OverflowError) as error:
         raise FileProblem(path, f"invalid YAML: {error}") from None
 
 

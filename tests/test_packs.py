@@ -28,7 +28,7 @@ def _enabled(pack: str) -> dict[str, Severity]:
 
 
 def test_baseline_enables_every_policy_the_reports_rely_on() -> None:
-    assert BASELINE_IDS <= set(_enabled("gitops-baseline"))
+    assert set(_enabled("gitops-baseline")) >= BASELINE_IDS
 
 
 def test_strict_extends_baseline_and_raises_severities() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -21,7 +22,6 @@ from governance.snapshot import RepoFailure, RepoSnapshot
 # Read-only plumbing, but a checkout may belong to another user (CI containers), and a
 # hostile repository's config must not make git run anything.
 _GIT = ("git", "-c", "safe.directory=*", "-c", "core.fsmonitor=false", "--no-pager")
-_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 _KINDS = {"100644": "file", "100755": "file", "120000": "symlink", "160000": "submodule"}
 _UNSUPPORTED_SETTINGS = (
     "a local checkout carries no forge settings (branch protection, rulesets); "
@@ -33,9 +33,23 @@ def is_git_repository(path: Path) -> bool:
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
 
+def _env(repo: Path) -> dict[str, str]:
+    """git's environment for reading `repo` and nothing else.
+
+    GIT_DIR, GIT_WORK_TREE... inherited from a caller (a git hook, a CI step) would make
+    every command read that repository instead; and without a ceiling, a folder whose
+    `.git` is broken or empty would be read as the enclosing repository (for example the
+    checkout the org folder sits in), attributing its files to the wrong repository.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0", LC_ALL="C",
+               GIT_CEILING_DIRECTORIES=str(repo.parent))
+    return env
+
+
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [*_GIT, "-C", str(repo), *args], capture_output=True, env=_ENV, check=False
+        [*_GIT, "-C", str(repo), *args], capture_output=True, env=_env(repo), check=False
     )
 
 
@@ -51,14 +65,20 @@ class _CatFile:
             raise FileProblem(entry.path, "has no object id")
         process = self._start()
         stdin, stdout = _pipes(process)
-        stdin.write(entry.sha.encode() + b"\n")
-        stdin.flush()
-        header = stdout.readline().split()
-        if len(header) != 3:
-            raise FileProblem(entry.path, f"git cannot read object {entry.sha}")
-        size = int(header[2])
-        data = stdout.read(size)
-        stdout.read(1)  # the newline after each object
+        try:
+            stdin.write(entry.sha.encode() + b"\n")
+            stdin.flush()
+            header = stdout.readline().split()
+            if len(header) != 3:
+                raise FileProblem(entry.path, f"git cannot read object {entry.sha}")
+            size = int(header[2])
+            data = stdout.read(size)
+            stdout.read(1)  # the newline after each object
+        except (OSError, ValueError) as error:  # git died (disk, memory, killed)
+            raise FileProblem(entry.path, f"git cannot read object {entry.sha}: {error}"
+                              ) from None
+        if len(data) != size:
+            raise FileProblem(entry.path, f"git cannot read object {entry.sha}: truncated")
         return data
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -68,7 +88,7 @@ class _CatFile:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                env=_ENV,
+                env=_env(self._repo),
             )
         return self._process
 
@@ -100,10 +120,13 @@ class LocalProvider:
         if is_git_repository(self.root):
             yield self._ref(self.root, self.root.name)
             return
-        children = sorted(
-            child for child in self.root.iterdir()
-            if child.is_dir() and not child.name.startswith(".")
-        )
+        try:
+            children = sorted(
+                child for child in self.root.iterdir()
+                if child.is_dir() and not child.name.startswith(".")
+            )
+        except OSError as error:
+            raise ConfigError(f"local source {self.root}: cannot list: {error}") from None
         if not children:
             raise ConfigError(
                 f"local source {self.root}: not a git repository and has no sub-folders "
@@ -132,23 +155,31 @@ class LocalProvider:
             raise ProviderError(f"{path} is a symlink to outside {self.root}; not followed")
         if not is_git_repository(path):
             raise ProviderError(f"{path} is not a git repository")
-        head = _git(path, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
         unavailable = dict.fromkeys(needs.settings, _UNSUPPORTED_SETTINGS)
-        reader = _CatFile(path)
-        if head.returncode != 0:
+        # One process for the head commit and the branch HEAD points at ("HEAD" when
+        # detached); `--` makes both revisions, never paths of the work tree.
+        head = _git(path, "rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", "--")
+        lines = head.stdout.decode("utf-8", "replace").splitlines()
+        if head.returncode == 0 and len(lines) >= 2:
+            sha, branch = lines[0].strip(), lines[1].strip().removeprefix("refs/heads/")
+        else:
             probe = _git(path, "rev-parse", "--git-dir")
             if probe.returncode != 0:
                 raise ProviderError(f"git cannot open {path}: {_first_line(probe.stderr)}")
-            # A repository with no commits: an empty tree, reported as such by policies.
+            # A repository with no commits yet: its branch is still named.
+            sha = None
+            branch = _git(path, "symbolic-ref", "--quiet", "--short", "HEAD").stdout.decode(
+                "utf-8", "replace").strip()
+        if branch and branch != "HEAD" and ref.default_branch != branch:
+            ref = replace(ref, default_branch=branch)
+        reader = _CatFile(path)
+        if sha is None:
+            # An empty tree, reported as such by policies.
             return RepoSnapshot(ref, None, {}, reader, {}, unavailable, reader.close)
-        sha = head.stdout.decode().strip()
         listing = _git(path, "ls-tree", "-r", "-z", "--long", "--full-tree", sha)
         if listing.returncode != 0:
             raise ProviderError(f"git cannot list {path}: {_first_line(listing.stderr)}")
         tree = dict(_parse_ls_tree(listing.stdout))
-        branch = _git(path, "symbolic-ref", "--quiet", "--short", "HEAD").stdout.decode().strip()
-        if branch and ref.default_branch != branch:
-            ref = RepoRef(**{**ref.__dict__, "default_branch": branch})
         return RepoSnapshot(ref, sha, tree, reader, {}, unavailable, reader.close)
 
 
@@ -158,7 +189,9 @@ def _parse_ls_tree(output: bytes) -> Iterator[tuple[str, TreeEntry]]:
             continue
         meta, _, raw_path = record.partition(b"\t")
         mode, _type, sha, size = meta.split()
-        path = raw_path.decode("utf-8", "surrogateescape")
+        # Not "surrogateescape": a lone surrogate in a path crashes every UTF-8 writer
+        # downstream (reports, the terminal). The object id still finds the blob.
+        path = raw_path.decode("utf-8", "replace")
         kind = _KINDS.get(mode.decode(), "file")
         yield path, TreeEntry(
             path=path, kind=kind, size=None if size == b"-" else int(size), sha=sha.decode()
