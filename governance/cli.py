@@ -207,12 +207,15 @@ def policies_list(pack: PackOption = None, config: ConfigOption = None) -> None:
 
 
 @policies_app.command("show")
-def policies_show(policy_id: Annotated[str, typer.Argument(help="Policy id")]) -> None:
+def policies_show(
+    policy_id: Annotated[str, typer.Argument(help="Policy id")], config: ConfigOption = None
+) -> None:
     """A policy's definition: rationale, remediation, what it reads, options."""
+    from governance.config import load_config
     from governance.policy import discover
     from governance.resources import policies_folder
 
-    known = discover([policies_folder()])
+    known = discover([policies_folder(), *load_config(config).policy_paths])
     if policy_id not in known:
         raise ConfigError(f"unknown policy {policy_id!r}; see `governance policies list`")
     d = known[policy_id].definition

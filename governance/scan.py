@@ -70,7 +70,15 @@ def run_scan(
     pack_path, enabled = load_policies(config, request.pack)
     engine = Engine(enabled, config.waivers, request.today)
     provider = open_source(request.source)
-    refs: Iterator[RepoRef] = (r for r in provider.list_repos() if config.selects(r))
+    excluded = 0
+
+    def in_scope(ref: RepoRef) -> bool:
+        nonlocal excluded
+        selected = config.selects(ref)
+        excluded += not selected
+        return selected
+
+    refs: Iterator[RepoRef] = (r for r in provider.list_repos() if in_scope(r))
     if single_repository:
         refs = _exactly_one(refs, request.source)
 
@@ -91,9 +99,19 @@ def run_scan(
         "source": request.source,
         "pack": pack_path.stem,
         "policies": [
-            {"id": e.id, "title": e.definition.title, "severity": e.severity.value}
+            {
+                "id": e.id,
+                "title": e.definition.title,
+                "severity": e.severity.value,
+                "rationale": e.definition.rationale.strip(),
+                "remediation": e.definition.remediation.strip(),
+                "autofix": e.definition.autofix,
+                "references": list(e.definition.references),
+            }
             for e in enabled
         ],
+        "waivers_checked_on": engine.today.isoformat(),
+        "excluded_repositories": excluded,
         "tool_version": __version__,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
