@@ -93,6 +93,10 @@ class RepoFiles:
         self._glob_cache: dict[tuple[str, ...], list[str]] = {}
 
     @property
+    def ref(self) -> RepoRef:
+        return self._snapshot.ref
+
+    @property
     def paths(self) -> Iterable[str]:
         return self._snapshot.tree.keys()
 

@@ -14,9 +14,10 @@ from typing import Any
 
 from governance import resources
 from governance.engine import Engine
-from governance.models import Finding
+from governance.models import Finding, RepoRef, TreeEntry
 from governance.policy import EnabledPolicy, Policy, discover
 from governance.providers.local import LocalProvider
+from governance.snapshot import RepoFiles, RepoSnapshot
 
 _POLICIES: dict[str, Policy] | None = None
 
@@ -65,3 +66,27 @@ def evaluate(
     finally:
         snapshot.close()
     return finding
+
+
+class _MemoryBlobs:
+    def __init__(self, blobs: Mapping[str, bytes]) -> None:
+        self._blobs = blobs
+
+    def read_blob(self, entry: TreeEntry) -> bytes:
+        return self._blobs[entry.path]
+
+
+def memory_files(
+    files: Mapping[str, str | bytes],
+    *,
+    provider: str = "local",
+    settings: Mapping[str, Any] | None = None,
+    unavailable: Mapping[str, str] | None = None,
+) -> RepoFiles:
+    """An in-memory snapshot for fast unit tests: RepoFiles behaves exactly as in a scan."""
+    blobs = {p: t if isinstance(t, bytes) else t.encode() for p, t in files.items()}
+    tree = {path: TreeEntry(path, "file", len(data), path) for path, data in blobs.items()}
+    ref = RepoRef(provider, "acme/app", "/nonexistent/acme/app", "main")
+    snapshot = RepoSnapshot(ref, "0" * 40, tree, _MemoryBlobs(blobs),
+                            dict(settings or {}), dict(unavailable or {}))
+    return RepoFiles(snapshot)

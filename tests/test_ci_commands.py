@@ -16,28 +16,11 @@ from governance.ci.commands import (
     split_script,
     uses_hints,
 )
-from governance.models import RepoRef, TreeEntry
-from governance.snapshot import RepoFiles, RepoSnapshot
-
-
-class _Blobs:
-    def __init__(self, files: Mapping[str, bytes]) -> None:
-        self._files = files
-
-    def read_blob(self, entry: TreeEntry) -> bytes:
-        return self._files[entry.path]
-
-
-def _files(files: Mapping[str, str | bytes]) -> RepoFiles:
-    """An in-memory snapshot: fast, and RepoFiles behaves exactly as in a scan."""
-    blobs = {p: t if isinstance(t, bytes) else t.encode() for p, t in files.items()}
-    tree = {path: TreeEntry(path, "file", len(data), path) for path, data in blobs.items()}
-    return RepoFiles(RepoSnapshot(RepoRef("local", "acme/app", "/x"), "0" * 40, tree,
-                                  _Blobs(blobs)))
+from governance.testing import memory_files
 
 
 def _run(files: Mapping[str, str | bytes]) -> CiInvocations:
-    return ci_invocations(_files(files))
+    return ci_invocations(memory_files(files))
 
 
 def _texts(result: CiInvocations, kind: str | None = None) -> list[str]:

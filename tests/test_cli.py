@@ -199,7 +199,7 @@ def test_audit_writes_reports_when_asked(runner: CliRunner, config: Path,
         (["audit", "acme"], "acme holds several repositories (acme/a, acme/b, ...); audit "
                             "takes one repository"),
         (["audit", "svn:acme/api"], "unknown source 'svn:acme/api': expected local:PATH"),
-        (["audit", "github:acme/api"], "the github provider is not available in this version"),
+        (["audit", "gitlab:acme/api"], "the gitlab provider is not available in this version"),
         (["audit", "nowhere"], "no such folder"),
         (["audit", "acme/a", "--config", "missing.yml"], "missing.yml: file not found"),
         (["audit", "acme/a", "--output", "xml"], "expected text or json"),

@@ -10,29 +10,14 @@ import pytest
 from governance.ci.gitlab_ci import GitLabPipeline, load_pipeline
 from governance.demo import make_repo
 from governance.errors import FileProblem
-from governance.models import RepoRef, TreeEntry
 from governance.providers.base import Needs
 from governance.providers.local import LocalProvider
 from governance.snapshot import RepoFiles, RepoSnapshot
-
-
-class _Blobs:
-    def __init__(self, files: Mapping[str, str]) -> None:
-        self._files = files
-
-    def read_blob(self, entry: TreeEntry) -> bytes:
-        return self._files[entry.path].encode()
-
-
-def _files(files: Mapping[str, str]) -> RepoFiles:
-    """An in-memory snapshot: fast, and RepoFiles behaves exactly as in a scan."""
-    tree = {path: TreeEntry(path, "file", len(text.encode()), path) for path, text in files.items()}
-    return RepoFiles(RepoSnapshot(RepoRef("local", "acme/app", "/x"), "0" * 40, tree,
-                                  _Blobs(files)))
+from governance.testing import memory_files
 
 
 def _load(files: Mapping[str, str]) -> GitLabPipeline:
-    pipeline = load_pipeline(_files(files))
+    pipeline = load_pipeline(memory_files(files))
     assert pipeline is not None
     return pipeline
 
@@ -44,7 +29,7 @@ def _line(text: str, needle: str, occurrence: int = 1) -> int:
 
 
 def test_missing_file_gives_none() -> None:
-    assert load_pipeline(_files({"README.md": "hi"})) is None
+    assert load_pipeline(memory_files({"README.md": "hi"})) is None
 
 
 def test_global_keywords_are_not_jobs_and_pages_is() -> None:

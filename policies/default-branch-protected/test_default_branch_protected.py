@@ -5,26 +5,19 @@ from typing import Any
 import pytest
 
 from governance.checks import CheckContext, Result
-from governance.models import Outcome, RepoRef, TreeEntry
+from governance.models import Outcome
 from governance.settings import BranchRules, RuleSource
-from governance.snapshot import RepoFiles, RepoSnapshot
-from governance.testing import bundled_policy, evaluate
+from governance.testing import bundled_policy, evaluate, memory_files
 
 POLICY = "default-branch-protected"
-
-
-class NoBlobs:
-    def read_blob(self, entry: TreeEntry) -> bytes:
-        raise AssertionError("this policy reads no files")
 
 
 def run(settings: Mapping[str, Any], options: Mapping[str, Any] | None = None,
         unavailable: Mapping[str, str] | None = None) -> Result:
     """The check on a snapshot as a forge provider would build it (none exists yet)."""
-    ref = RepoRef("github", "acme/api", "https://github.invalid/acme/api", "main")
-    snapshot = RepoSnapshot(ref, "a" * 40, {}, NoBlobs(), settings, unavailable or {})
+    files = memory_files({}, provider="github", settings=settings, unavailable=unavailable)
     policy = bundled_policy(POLICY)
-    ctx = CheckContext(ref, RepoFiles(snapshot), {**policy.definition.options, **(options or {})})
+    ctx = CheckContext(files.ref, files, {**policy.definition.options, **(options or {})})
     return policy.check(ctx)
 
 

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
 
 from governance.ci.commands import Invocation
 from governance.iac import detect_iac, kind_of, lint_coverage, match_linters
-from governance.models import RepoRef, TreeEntry
-from governance.snapshot import RepoFiles, RepoSnapshot
-
-
-class _Blobs:
-    def __init__(self, files: Mapping[str, bytes]) -> None:
-        self._files = files
-
-    def read_blob(self, entry: TreeEntry) -> bytes:
-        return self._files[entry.path]
-
-
-def _files(files: Mapping[str, str | bytes]) -> RepoFiles:
-    blobs = {p: t if isinstance(t, bytes) else t.encode() for p, t in files.items()}
-    tree = {path: TreeEntry(path, "file", len(data), path) for path, data in blobs.items()}
-    return RepoFiles(RepoSnapshot(RepoRef("local", "acme/app", "/x"), "0" * 40, tree,
-                                  _Blobs(blobs)))
-
+from governance.testing import memory_files
 
 DEPLOYMENT = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n"
 
 
-def test_every_kind_is_recognized_with_its_files() -> None:
-    inventory = detect_iac(_files({
+def test_every_kind_is_recognized_with_itsmemory_files() -> None:
+    inventory = detect_iac(memory_files({
         "infra/main.tf": "terraform {}\n",
         "infra/vars.tf.json": "{}",
         "cfn/net.json": '{"AWSTemplateFormatVersion": "2010-09-09", "Resources": {}}',
@@ -65,7 +46,7 @@ def test_every_kind_is_recognized_with_its_files() -> None:
 
 
 def test_look_alikes_and_other_peoples_files_are_not_iac() -> None:
-    inventory = detect_iac(_files({
+    inventory = detect_iac(memory_files({
         "node_modules/pkg/Dockerfile": "FROM node\n",
         "vendor/x/main.tf": "terraform {}\n",
         "catalog-info.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Component\n",
@@ -81,7 +62,7 @@ def test_look_alikes_and_other_peoples_files_are_not_iac() -> None:
 
 
 def test_multi_document_yaml_with_a_manifest_after_other_documents() -> None:
-    inventory = detect_iac(_files({"deploy/all.yaml": f"config: true\n---\n{DEPLOYMENT}"}))
+    inventory = detect_iac(memory_files({"deploy/all.yaml": f"config: true\n---\n{DEPLOYMENT}"}))
     assert inventory.kinds == {"kubernetes": ["deploy/all.yaml"]}
 
 
@@ -89,13 +70,13 @@ def test_cloudformation_short_form_tags_are_kept_and_recognized() -> None:
     template = ("Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n"
                 "      RoleName: !Join ['-', [!Ref AWS::StackName, role]]\n"
                 "      Path: !If [IsProd, /prod/, !Ref AWS::NoValue]\n")
-    inventory = detect_iac(_files({"stack.yml": template}))
+    inventory = detect_iac(memory_files({"stack.yml": template}))
     assert inventory.kinds == {"cloudformation": ["stack.yml"]}
     assert inventory.templates[0].functions == ()
 
 
 def test_unreadable_candidate_is_recorded_and_the_rest_still_detected() -> None:
-    inventory = detect_iac(_files({
+    inventory = detect_iac(memory_files({
         "bad.yaml": "AWSTemplateFormatVersion: '2010-09-09'\nResources: [\n",
         "good.yaml": DEPLOYMENT,
     }))

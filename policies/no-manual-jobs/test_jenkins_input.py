@@ -1,30 +1,14 @@
 """governance.ci.jenkins: Jenkinsfiles and the `input` steps in their code."""
 
-from collections.abc import Mapping
 
 import pytest
 
 from governance.ci.jenkins import find_input_steps, jenkinsfile_paths, mask_groovy, stages
-from governance.models import RepoRef, TreeEntry
-from governance.snapshot import RepoFiles, RepoSnapshot
-
-
-class _Blobs:
-    def __init__(self, files: Mapping[str, str]) -> None:
-        self._files = files
-
-    def read_blob(self, entry: TreeEntry) -> bytes:
-        return self._files[entry.path].encode()
-
-
-def _files(files: Mapping[str, str]) -> RepoFiles:
-    tree = {path: TreeEntry(path, "file", len(text), path) for path, text in files.items()}
-    return RepoFiles(RepoSnapshot(RepoRef("local", "acme/app", "/x"), "0" * 40, tree,
-                                  _Blobs(files)))
+from governance.testing import memory_files
 
 
 def test_jenkinsfile_paths_finds_the_usual_names_only() -> None:
-    files = _files({name: "node {}\n" for name in (
+    files = memory_files({name: "node {}\n" for name in (
         "Jenkinsfile", "ci/Jenkinsfile", "jenkins/Jenkinsfile.release", "deploy.jenkinsfile",
         "docs/Jenkinsfile.md", "node_modules/x/Jenkinsfile", "src/jenkins.groovy",
     )})
