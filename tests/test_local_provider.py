@@ -44,6 +44,13 @@ def test_single_checkout_is_one_repository(tmp_path: Path) -> None:
     ]
 
 
+def test_sub_folder_of_a_checkout_means_that_checkout(tmp_path: Path) -> None:
+    """`governance audit .` run from a sub-folder audits the enclosing repository."""
+    repo = make_repo(tmp_path / "payments-api", {"src/app/main.py": "x\n", "README.md": "x"})
+    refs = list(LocalProvider(repo / "src").list_repos())
+    assert [(r.name, r.location) for r in refs] == [("payments-api", str(repo))]
+
+
 def test_org_folder_lists_child_folders_sorted_skipping_hidden_ones_and_files(
     tmp_path: Path,
 ) -> None:

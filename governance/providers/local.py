@@ -127,6 +127,13 @@ class LocalProvider:
             )
         except OSError as error:
             raise ConfigError(f"local source {self.root}: cannot list: {error}") from None
+        if not any(is_git_repository(child) for child in children):
+            # A folder inside a checkout (`governance audit .` from a sub-folder) means
+            # that checkout; a folder of plain folders is an org whose children are reported.
+            toplevel = _enclosing_worktree(self.root)
+            if toplevel is not None:
+                yield self._ref(toplevel, toplevel.name)
+                return
         if not children:
             raise ConfigError(
                 f"local source {self.root}: not a git repository and has no sub-folders "
@@ -181,6 +188,18 @@ class LocalProvider:
             raise ProviderError(f"git cannot list {path}: {_first_line(listing.stderr)}")
         tree = dict(_parse_ls_tree(listing.stdout))
         return RepoSnapshot(ref, sha, tree, reader, {}, unavailable, reader.close)
+
+
+def _enclosing_worktree(folder: Path) -> Path | None:
+    env = _env(folder)
+    del env["GIT_CEILING_DIRECTORIES"]  # here the point is to look upwards
+    result = subprocess.run(
+        [*_GIT, "-C", str(folder), "rev-parse", "--show-toplevel"],
+        capture_output=True, env=env, check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        return None
+    return Path(result.stdout.decode("utf-8", "surrogateescape").strip())
 
 
 def _parse_ls_tree(output: bytes) -> Iterator[tuple[str, TreeEntry]]:
