@@ -22,6 +22,19 @@ from governance.scan import ScanOutcome, ScanRequest, run_scan
 FIXTURE_POLICIES = Path(__file__).resolve().parent / "policies_fixture"
 
 
+_FORGE_ENVIRONMENT = (
+    "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE",
+    "GITLAB_TOKEN", "GITLAB_URL", "GH_TOKEN",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_forge_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's real token must never send a test to a real forge."""
+    for name in _FORGE_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a governance.yml using the test-only policies; returns its path."""

@@ -406,6 +406,7 @@ class RecordedRequest:
     cost: int = 0
     fault: str | None = None
     raw_path: str = ""
+    graphql_query: str = ""  # the query text of a POST /graphql, for tests to inspect
 
 
 class HttpError(Exception):
@@ -468,12 +469,16 @@ class FakeGitHub:
         default_per_page: int = 30,
         tree_entry_limit: int = 100_000,
         default_token: str | None = DEFAULT_TOKEN,
+        graphql_timeout_objects: int | None = None,
     ) -> None:
         self.core_limit = core_limit
         self.graphql_limit = graphql_limit
         self.anonymous_limit = anonymous_limit
         self.default_per_page = default_per_page
         self.tree_entry_limit = tree_entry_limit
+        # GitHub answers 502 when a query takes too long; model it by the number of
+        # `object(` selections a query makes (None: never).
+        self.graphql_timeout_objects = graphql_timeout_objects
         self.orgs: dict[str, Org] = {}
         self.tokens: dict[str, Token] = {}
         self.apps: dict[int, App] = {}
@@ -1091,6 +1096,7 @@ class FakeGitHub:
                     token=token.value if token is not None and token.value else None,
                     cost=cost if counted else 0,
                     raw_path=raw_path,
+                    graphql_query=_graphql_query_text(req) if resource == "graphql" else "",
                 )
             )
         out_headers["Content-Length"] = str(len(data))
@@ -2094,6 +2100,9 @@ class FakeGitHub:
         errors = validate(schema, document)
         if errors:
             return {"errors": [_format_error(e) for e in errors]}
+        too_big = self.graphql_timeout_objects
+        if too_big is not None and query.count("object(") > too_big:
+            raise HttpError(502, "Bad Gateway")
         cost, limit_errors = _query_cost(schema, document, variables, body.get("operationName"))
         if limit_errors:
             return {"errors": limit_errors}
@@ -2182,6 +2191,15 @@ _REPO_URL_SUFFIXES = {
 # --------------------------------------------------------------------------------------
 # GraphQL: schema, cost, resolvers
 # --------------------------------------------------------------------------------------
+
+
+def _graphql_query_text(req: _Req) -> str:
+    try:
+        body = json.loads(req.body or b"{}")
+    except ValueError:
+        return ""
+    query = body.get("query") if isinstance(body, dict) else None
+    return query if isinstance(query, str) else ""
 
 
 @functools.lru_cache(maxsize=1)
