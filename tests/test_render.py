@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,11 +122,11 @@ class Reports:
         return (self.folder / "report.html").read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory) -> Reports:
-    root = tmp_path_factory.mktemp("render")
+def scan_and_render(root: Path, repositories: dict[str, dict[str, str]],
+                    formats: tuple[str, ...] = ("html", "csv", "json")) -> Reports:
+    """Scan `repositories` (folder name: files) with the render-test pack, write reports."""
     org = root / "acme"
-    for name, files in REPOSITORIES.items():
+    for name, files in repositories.items():
         make_repo(org / name, files)
     extra = root / "extra"
     for policy_id, definition in _POLICIES.items():
@@ -144,8 +144,13 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Reports:
     )
     out = root / "out"
     outcome = run_scan(ScanRequest(source=f"local:{org}", config_path=config), out)
-    write_reports(outcome.spool, outcome.meta, out)
+    write_reports(outcome.spool, outcome.meta, out, formats)
     return Reports(out, dict(outcome.meta))
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> Reports:
+    return scan_and_render(tmp_path_factory.mktemp("render"), REPOSITORIES)
 
 
 # --- HTML -------------------------------------------------------------------------------
@@ -208,26 +213,88 @@ def parse(html: str) -> TreeBuilder:
     return builder
 
 
+def report_data(html: str) -> dict[str, Any]:
+    """The JSON the report's script renders, as embedded in the page."""
+    tree = parse(html)
+    (block,) = [n for n in tree.root.find("script")
+                if n.attrs.get("type") == "application/json"]
+    assert block.attrs.get("id") == "report-data"
+    data: dict[str, Any] = json.loads(block.all_text())
+    return data
+
+
+def decoded_findings(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every finding of the embedded data, expanded the way report.js reads it."""
+    strings, policies, outcomes = data["strings"], data["policies"], data["outcomes"]
+
+    def text(index: int) -> str:
+        return "".join(seg[1] for seg in data["prose"][index]) if index >= 0 else ""
+
+    found = []
+    for repo, rows in zip(data["repos"], data["findings"], strict=True):
+        for row in rows:
+            row = row + [0, -1, -1, -1, -1][len(row) - 3:]
+            policy = policies[row[0]]
+            waiver = data["waivers"][row[7]] if row[7] >= 0 else None
+            found.append({
+                "repository": repo[0], "policy": policy["id"], "outcome": outcomes[row[1]][0],
+                "message": strings[row[2]],
+                "locations": [{"path": strings[p], "line": line, "note": strings[n]}
+                              for p, line, n in (row[3] or [])],
+                "remediation": text(row[4]),
+                "severity": data["severities"][row[5]] if row[5] >= 0 else policy["severity"],
+                "confidence": ["low", "medium", "high"][row[6]] if row[6] >= 0 else "high",
+                "waiver": None if waiver is None else dict(zip(
+                    ("owner", "reason", "expires", "repository", "policy"), waiver,
+                    strict=True)),
+            })
+    return found
+
+
 def test_html_renders_hostile_data_as_text_only(reports: Reports) -> None:
     html = reports.html
     tree = parse(html)
-    # The only elements are the report's own: one script (the static filter), no <img>,
-    # no event handler attribute, no javascript: link.
+    # Two scripts: the data (JSON, never executed) and the report's own static script.
     scripts = tree.root.find("script")
-    assert len(scripts) == 1
-    assert "alert" not in scripts[0].all_text()
+    assert [s.attrs.get("type") for s in scripts] == ["application/json", None]
+    assert "alert" not in scripts[1].all_text()
     assert tree.root.find("img") == []
     for tag, attrs in tree.start_tags:
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)
         assert not attrs.get("href", "").lower().startswith("javascript"), (tag, attrs)
     for raw in ("<script>alert", "<img src=x", "</textarea><img"):
         assert raw not in html
-    # ... and the hostile values are shown, verbatim, as text.
+    # The data cannot close its element, open a comment or break a JS string.
+    raw_data = html.split('<script type="application/json" id="report-data">')[1]
+    raw_data = raw_data.split("</script>")[0]
+    for char in ("<", ">", "&", "\u2028", "\u2029"):
+        assert char not in raw_data
+    # ... and the hostile values are shown, verbatim, as text or in the data.
     text = tree.root.all_text()
-    for value in (HOSTILE_MESSAGE, f"acme/{HOSTILE_REPO}", HOSTILE_README, WAIVER_REASON):
+    for value in (f"acme/{HOSTILE_REPO}", WAIVER_REASON):
         assert value in text
+    titles = [attrs.get("title", "") for _, attrs in tree.start_tags]
+    assert any(HOSTILE_MESSAGE in title for title in titles)  # the matrix cell's tooltip
+    findings = decoded_findings(report_data(html))
+    assert HOSTILE_MESSAGE in [f["message"] for f in findings]
+    paths = {loc["path"] for f in findings for loc in f["locations"]}
+    assert {HOSTILE_README, HOSTILE_PATH} <= paths
     assert "Echo <b>verdict</b>" in text  # policy.yml text is escaped too
     assert not any(n.all_text() == "verdict" for n in tree.root.find("b"))
+
+
+@pytest.mark.parametrize("value", [
+    "</script><script>alert(1)</script>", "<!-- x", "a & b", "\u2028\u2029", "bad-\udcff",
+    {"</SCRIPT": ["<img src=x onerror=alert(1)>"]}, "'\"\\",
+])
+def test_script_json_is_inert_in_a_script_element(value: object) -> None:
+    from governance.render.html import script_json
+
+    text = script_json(value)
+    for char in ("<", ">", "&", "\u2028", "\u2029"):
+        assert char not in text
+    assert not any("\ud800" <= c <= "\udfff" for c in text)
+    assert json.loads(text) == value
 
 
 def test_html_is_self_contained_and_its_csp_allows_only_its_own_blocks(
@@ -246,49 +313,51 @@ def test_html_is_self_contained_and_its_csp_allows_only_its_own_blocks(
                  if n.attrs.get("http-equiv") == "Content-Security-Policy"]
     csp = policy.attrs["content"]
     assert "default-src 'none'" in csp
-    for tag in ("script", "style"):
-        (block,) = tree.root.find(tag)
+    (script,) = [n for n in tree.root.find("script") if "type" not in n.attrs]
+    (style,) = tree.root.find("style")
+    for block in (script, style):
         digest = hashlib.sha256(block.all_text().encode("utf-8")).digest()
-        assert f"'sha256-{base64.b64encode(digest).decode()}'" in csp, tag
-    assert "unsafe-inline" not in csp
+        assert f"'sha256-{base64.b64encode(digest).decode()}'" in csp, block.tag
+    assert csp.count("'sha256-") == 2  # the JSON block is data: it needs no permission
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert not [a for _, a in tree.start_tags if "style" in a]  # CSP would block them
 
 
-def test_matrix_has_one_linked_cell_per_repository_and_policy(reports: Reports) -> None:
-    tree = parse(reports.html)
+def _matrix_rows(tree: TreeBuilder) -> tuple[list[str], list[Node]]:
     (matrix,) = tree.root.find("table", **{"class": "matrix"})
-    headings = [th.attrs.get("title", "") for th in matrix.find("thead")[0].find("th")][1:]
-    columns = [th.all_text() for th in matrix.find("thead")[0].find("th")][1:]
+    columns = [th.all_text() for th in matrix.find("thead")[0].find("th")][4:]
+    return columns, matrix.find("tbody")[0].find("tr")
+
+
+def test_matrix_first_page_has_a_cell_per_repository_and_policy(reports: Reports) -> None:
+    from urllib.parse import quote
+
+    tree = parse(reports.html)
+    columns, rows = _matrix_rows(tree)
     assert sorted(columns) == sorted(POLICIES)
+    (matrix,) = tree.root.find("table", **{"class": "matrix"})
+    headings = [th.attrs.get("title", "") for th in matrix.find("thead")[0].find("th")][4:]
     assert any(h.startswith("Echo <b>verdict</b>") for h in headings)
-    ids = {n.attrs["id"]: n for n in tree.root.walk() if "id" in n.attrs}
     document = json.loads((reports.folder / "findings.json").read_text(encoding="utf-8"))
-    messages = {(f["repository"], f["policy"]): f["message"] for f in document["findings"]}
-    rows = matrix.find("tbody")[0].find("tr")
+    outcome_of = {(f["repository"], f["policy"]): f for f in document["findings"]}
     names = [row.find("th")[0].all_text() for row in rows]
     assert sorted(names) == sorted(f"acme/{name}" for name in REPOSITORIES)
-    seen: set[tuple[str, str]] = set()
+    labels = {"pass": ("o-pass", "pass"), "fail": ("o-fail", "fail"),
+              "waived": ("o-wv", "waived"), "error": ("o-err", "error"),
+              "not_available": ("o-nv", "not available"),
+              "not_applicable": ("o-na", "not applicable")}
     for row, name in zip(rows, names, strict=True):
-        cells = row.find("td")
+        (link,) = row.find("th")[0].find("a")
+        assert link.attrs["href"] == "#repo=" + quote(name, safe="")
+        cells = row.find("td")[3:]
         assert len(cells) == len(POLICIES)
         for policy, cell in zip(columns, cells, strict=True):
-            (link,) = cell.find("a")
-            target = ids[link.attrs["href"].removeprefix("#")]  # the finding it links to
-            assert target.attrs["data-p"] == policy
-            section = next(s for s in tree.root.find("section")
-                           if s.attrs.get("class") == "repo" and target in s.walk())
-            assert section.find("span", **{"class": "rn"})[0].all_text() == name
-            outcome = target.attrs["data-o"]
-            assert cell.attrs["class"] == {
-                "pass": "o-pass", "fail": "o-fail", "waived": "o-wv", "error": "o-err",
-                "not_available": "o-nv", "not_applicable": "o-na"}[outcome]
-            assert link.attrs["aria-label"] == outcome.replace("_", " ")
-            assert link.attrs["title"] == messages[(name, policy)]
-            seen.add((name, policy))
-    assert len(seen) == len(REPOSITORIES) * len(POLICIES)
-    hostile = rows[names.index(f"acme/{HOSTILE_REPO}")]
-    tips = [a.attrs["title"] for a in hostile.find("a") if a.attrs.get("title")]
-    assert HOSTILE_MESSAGE in tips
+            finding = outcome_of[(name, policy)]
+            cls, label = labels[finding["outcome"]]
+            assert cell.attrs["class"] == f"c {cls}"
+            # the outcome is text too (for screen readers), not colour alone
+            assert cell.find("span", **{"class": "sr"})[0].all_text() == label
+            assert cell.attrs["title"] == f"{policy}: {label} \u2014 {finding['message']}"
 
 
 def test_html_compliance_numbers_for_the_known_scan(reports: Reports) -> None:
@@ -305,45 +374,51 @@ def test_html_compliance_numbers_for_the_known_scan(reports: Reports) -> None:
                                  "echo-verdict": "50.0%"}
     # Policies worst first, and the matrix columns in the same order.
     assert list(policy_compliance) == ["echo-verdict", "second-verdict", "readme-present"]
-    (matrix,) = tree.root.find("table", **{"class": "matrix"})
-    assert [th.all_text() for th in matrix.find("th")[1:4]] == list(policy_compliance)
-    (section,) = [n for n in tree.root.walk() if n.attrs.get("id") == "repositories-table"]
-    rows = section.find("tbody")[0].find("tr")
+    columns, rows = _matrix_rows(tree)
+    assert columns == list(policy_compliance)
     table = [(r.find("th")[0].all_text(), r.find("td")[0].all_text().strip(),
               r.find("td")[1].all_text(), r.find("td")[2].all_text().strip()) for r in rows]
-    assert table == [
+    assert table == [  # worst first
         (f"acme/{HOSTILE_REPO}", "33.3%", "2", "high"),
         ("acme/gamma", "50.0%", "1", "low"),
         ("acme/alpha", "100.0%", "0", "\u2014"),
         ("acme/beta", "100.0%", "0", "\u2014"),
         ("acme/delta", "100.0%", "0", "\u2014"),
     ]
+    (overview,) = [n for n in tree.root.find("section") if n.attrs.get("id") == "overview"]
+    worst = [r.find("th")[0].all_text() for r in overview.find("tbody")[0].find("tr")]
+    assert worst == [f"acme/{HOSTILE_REPO}", "acme/gamma"]  # failing or in error only
+    data = report_data(reports.html)
+    assert [r[0] for r in data["repos"]] == [row[0] for row in table]
+    assert [p["id"] for p in data["policies"]] == columns
+    assert [r[1] for r in data["repos"]] == [33.3, 50.0, 100.0, 100.0, 100.0]
 
 
-def test_html_findings_show_locations_remediation_and_waivers(reports: Reports) -> None:
+def test_html_data_holds_every_finding_with_locations_remediation_and_waivers(
+        reports: Reports) -> None:
+    document = json.loads((reports.folder / "findings.json").read_text(encoding="utf-8"))
+    data = report_data(reports.html)
+    decoded = {(f["repository"], f["policy"]): f for f in decoded_findings(data)}
+    assert len(decoded) == len(document["findings"]) == 15
+    for finding in document["findings"]:
+        mine = decoded[(finding["repository"], finding["policy"])]
+        for key in ("outcome", "message", "locations", "severity", "confidence"):
+            assert mine[key] == finding[key], key
+        expected = finding["remediation"].strip() if finding["outcome"] == "fail" else ""
+        assert mine["remediation"] == expected
+        if finding["waiver"]:
+            assert mine["waiver"] == {k: finding["waiver"][k] or "" for k in mine["waiver"]}
+    failing = decoded[(f"acme/{HOSTILE_REPO}", "echo-verdict")]
+    assert failing["locations"] == [{"path": HOSTILE_PATH, "line": 3, "note": "the payload"}]
+    assert failing["remediation"] == 'Write "pass" in verdict.txt <em>please</em>.'
+    policy = next(p for p in data["policies"] if p["id"] == "echo-verdict")
+    assert "".join(s[1] for s in data["prose"][policy["why"]]).startswith("Test policy")
     tree = parse(reports.html)
-    findings = {(n.attrs["data-p"], n.attrs["data-o"]): n for n in tree.root.find("li")
-                if "data-o" in n.attrs}
-    failing = findings[("echo-verdict", "fail")]
-    assert failing.find("code")[0].all_text() == HOSTILE_PATH + ":3"
-    (fix,) = failing.find("p", **{"class": "fix"})
-    assert 'Write "pass" in verdict.txt <em>please</em>.' in fix.all_text()
-    assert findings[("readme-present", "pass")].find("p") == []  # no remediation on passes
-    (waiver,) = findings[("readme-present", "waived")].find("p", **{"class": "wvr"})
-    text = waiver.all_text()
-    assert WAIVER_OWNER in text and WAIVER_REASON in text and "2099-12-31" in text
     (waivers,) = [n for n in tree.root.find("section") if n.attrs.get("id") == "waivers"]
     (row,) = waivers.find("tbody")[0].find("tr")
     assert [c.all_text() for c in row.find("td")] == [
         "README present", WAIVER_OWNER, "2099-12-31", WAIVER_REASON]
-    waived_id = findings[("readme-present", "waived")].attrs["id"]
-    assert row.find("a")[0].attrs["href"] == f"#{waived_id}"
-    assert "boom" in findings[("echo-verdict", "error")].all_text()
-    # Inside a repository, what needs attention comes first.
-    (section,) = [s for s in tree.root.find("section") if s.attrs.get("class") == "repo"
-                  and s.find("span", **{"class": "rn"})[0].all_text() == "acme/gamma"]
-    order = [li.attrs["data-o"] for li in section.find("li") if "data-o" in li.attrs]
-    assert order == ["fail", "error", "pass"]
+    assert row.find("a")[0].attrs["href"] == "#repo=acme%2Fbeta"
 
 
 # --- CSV --------------------------------------------------------------------------------
@@ -429,6 +504,94 @@ def test_json_round_trips_with_the_documented_keys(reports: Reports) -> None:
     assert hostile["message"] == HOSTILE_MESSAGE and hostile["line"] == 3
 
 
+def _schema_errors(document: object) -> list[str]:
+    import jsonschema
+
+    from governance.render.tabular import findings_schema
+
+    schema = findings_schema()
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+
+
+def test_json_schema_is_shipped_in_the_package_and_is_valid() -> None:
+    import jsonschema
+
+    import governance
+    from governance.render.tabular import FINDINGS_SCHEMA, findings_schema
+
+    assert FINDINGS_SCHEMA.is_relative_to(Path(governance.__file__).resolve().parent)
+    schema = findings_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$defs"]["finding"]["required"] == list(FINDING_KEYS)
+
+
+def test_real_findings_json_validates_against_the_schema(reports: Reports) -> None:
+    document = json.loads((reports.folder / "findings.json").read_text(encoding="utf-8"))
+    assert _schema_errors(document) == []
+    with_history = json.loads(json.dumps(document))  # what a scan recorded in a store adds
+    with_history["scan"].update(scan_id=2, trend=[], changes={
+        "scan_id": 2, "previous_scan_id": 1, "previous_started": "2026-01-01T00:00:00+00:00",
+        "new_failures": [{"repository": "acme/a", "policy": "readme-present",
+                          "severity": "low", "outcome": "fail", "previous_outcome": None,
+                          "message": "m"}],
+        "fixed": [], "new_repositories": ["acme/a"], "removed_repositories": [],
+        "expired_waivers": [], "counts": {"new_failures": 1, "new_repositories": 1},
+        "truncated": False})
+    assert _schema_errors(with_history) == []
+    # ... and the schema is not vacuous: it rejects what the documentation rules out.
+    broken = json.loads(json.dumps(document))
+    broken["findings"][0]["outcome"] = "maybe"
+    del broken["findings"][1]["locations"]
+    broken["findings"][2]["line"] = "3"
+    del broken["summary"]["outcomes"]["waived"]
+    broken["scan"]["partial"] = "no"
+    (waived,) = [f for f in broken["findings"] if f["outcome"] == "waived"]
+    waived["waiver"] = None
+    waived["severity"] = "urgent"
+    errors = _schema_errors(broken)
+    for where in (["findings", 0, "outcome"], ["findings", 1], ["findings", 2, "line"],
+                  ["summary", "outcomes"], ["scan", "partial"]):
+        assert any(e.startswith(f"{where}:") for e in errors), (where, errors)
+    index = broken["findings"].index(waived)
+    assert any(e.startswith(f"['findings', {index}, 'waiver']") for e in errors), errors
+    assert any(e.startswith(f"['findings', {index}, 'severity']") for e in errors), errors
+
+
+NAMES_IN_ANY_SCRIPT = {
+    "日本語のリポジトリ": "設定/ワークフロー.yml",
+    "مستودع-عربي": "إعدادات/ملف.yml",
+    "ελληνικά-και-emoji-🚀": "κατάλογος/αρχείο 📄.yml",
+}
+
+
+def test_csv_and_json_keep_names_in_any_script(tmp_path: Path) -> None:
+    repositories = {
+        name: {"README.md": "# r\n", path: "x: 1\n",
+               "verdict.txt": _verdict("fail", f"{name} ist kaputt: {path}", path, 1),
+               "second.txt": _verdict("pass", "ok")}
+        for name, path in NAMES_IN_ANY_SCRIPT.items()
+    }
+    reports = scan_and_render(tmp_path, repositories)
+    raw = (reports.folder / "findings.csv").read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf")  # no byte-order mark
+    text = raw.decode("utf-8")  # strict: the file is valid UTF-8
+    rows = list(csv.DictReader(text.splitlines(keepends=True)))
+    failing = {r["repository"]: r for r in rows if r["outcome"] == "fail"}
+    assert set(failing) == {f"acme/{name}" for name in NAMES_IN_ANY_SCRIPT}
+    for name, path in NAMES_IN_ANY_SCRIPT.items():
+        row = failing[f"acme/{name}"]
+        assert (row["path"], row["line"]) == (path, "1")
+        assert row["message"] == f"{name} ist kaputt: {path}"
+        assert path.encode("utf-8") in raw  # written as UTF-8, not escaped
+    document = json.loads((reports.folder / "findings.json").read_text(encoding="utf-8"))
+    assert _schema_errors(document) == []
+    paths = {f["repository"]: f["path"] for f in document["findings"] if f["outcome"] == "fail"}
+    assert paths == {f"acme/{name}": path for name, path in NAMES_IN_ANY_SCRIPT.items()}
+
+
 # --- numbers and scale ------------------------------------------------------------------
 
 
@@ -467,13 +630,19 @@ def _synthetic_spool(path: Path, repositories: int, policies: int) -> None:
 
 
 def test_html_scales_to_a_thousand_repositories(tmp_path: Path) -> None:
+    from governance.render.html import PAGE_SIZE
+
     spool = tmp_path / "findings.jsonl"
     _synthetic_spool(spool, 1000, 13)
     frame = load_findings(spool)
     html = render_html(frame, {"source": "github:acme", "repositories": 1000})
-    assert len(html.encode("utf-8")) < 8_000_000
-    assert len(re.findall(r'<tr data-r="', html)) == 2 * 1000  # repository table + matrix
-    assert html.count('<li id="f') == 13_000
+    assert len(html.encode("utf-8")) < 2_000_000  # was 7 MB with every finding as markup
+    _, rows = _matrix_rows(parse(html))
+    assert len(rows) == PAGE_SIZE  # the first page; the script renders the others
+    data = report_data(html)
+    assert len(data["repos"]) == 1000
+    assert sum(len(rows) for rows in data["findings"]) == 13_000
+    assert len(data["strings"]) < 1100  # messages and paths are stored once
 
 
 def test_an_empty_scan_renders_every_format(tmp_path: Path) -> None:
@@ -482,7 +651,8 @@ def test_an_empty_scan_renders_every_format(tmp_path: Path) -> None:
     meta = {"source": "local:/nowhere", "pack": "p", "repositories": 0,
             "policies": [{"id": "readme-present", "title": "README present", "severity": "low"}]}
     written = write_reports(spool, meta, tmp_path / "out")
-    assert sorted(p.name for p in written) == ["findings.csv", "findings.json", "report.html"]
+    assert sorted(p.name for p in written) == ["findings.csv", "findings.json", "findings.sarif",
+                                               "report.html", "summary.md"]
     document = json.loads((tmp_path / "out" / "findings.json").read_text())
     assert document["findings"] == [] and document["summary"]["compliance"] is None
     assert document["summary"]["by_policy"][0]["id"] == "readme-present"

@@ -1,11 +1,19 @@
-"""report.html: org summary, repository x policy matrix, every finding with remediation.
+"""report.html: org summary, repository x policy matrix, a panel per repository, a view per
+policy, for 10 or 10,000 repositories.
 
-One self-contained file: the CSS and the filtering script (reports/templates/report.css and
-report.js) are inlined, nothing is fetched, and it works from file:// and without
-JavaScript. Every value from a scan (repository names, messages, paths, waiver reasons) is
-attacker-controlled and goes through Jinja's autoescaping; only the two static assets are
-marked safe. A Content-Security-Policy allows exactly those two inline blocks (by hash), so
-even a markup injection could not run a script or load anything.
+One self-contained file: the CSS and the script (reports/templates/report.css and report.js)
+are inlined and nothing is fetched, so it works from file://. The findings are embedded once,
+as JSON in a <script type="application/json"> element (see `build_data`), and the script
+renders the paged, sortable, filterable matrix, the repository panels and the policy views
+from it, building elements with textContent only. The overview, the policy table, the
+waivers and the first page of the matrix are also rendered here, so the report says
+something without JavaScript.
+
+Every value from a scan (repository names, messages, paths, waiver reasons) is
+attacker-controlled: in HTML it goes through Jinja's autoescaping, in the JSON through
+`script_json`; only the two static assets and that JSON are marked safe. A
+Content-Security-Policy allows exactly the report's own style and script (by hash), so even
+a markup injection could not run a script or load anything.
 """
 
 from __future__ import annotations
@@ -13,12 +21,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -28,7 +38,6 @@ from governance import resources
 from governance.models import Severity
 from governance.render.summary import (
     DECIDED,
-    OUTCOME_ATTENTION,
     PolicyInfo,
     PolicyRow,
     RepositoryRow,
@@ -37,7 +46,6 @@ from governance.render.summary import (
     policies_of,
     policy_rows,
     repository_rows,
-    severity_rank,
 )
 from governance.render.tabular import finding_records
 
@@ -154,7 +162,8 @@ def _policy_view(row: PolicyRow) -> dict[str, Any]:
         "id": row.info.id, "title": row.info.title,
         "severity": row.info.severity or "info",
         "rationale": prose(row.info.rationale), "remediation": prose(row.info.remediation),
-        "counts": row.counts, "compliance_text": percent(row.compliance),
+        "counts": row.counts, "compliance": row.compliance,
+        "compliance_text": percent(row.compliance),
         "band": band(row.compliance), "bar": segments, "bar_label": label,
     }
 
@@ -200,107 +209,216 @@ def prose(text: str) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
-@dataclass(frozen=True, slots=True)
-class LocationView:
-    where: str  # path or path:line
-    note: str
+# --- the data the report's script renders -----------------------------------------------
+#
+# Embedded once, as JSON in <script type="application/json" id="report-data">, compact:
+#
+#   outcomes    [[key, css class, symbol, label], ...]      outcome codes index this list
+#   severities  ["info", "low", "medium", "high", "critical"]
+#   policies    [{id, title, severity, compliance, counts, why, fix}, ...]  matrix columns,
+#               worst compliance first; why / fix index `prose`
+#   repos       [[name, compliance, failing, worst severity code or -1, counts], ...]
+#               worst first; counts follow `outcomes`
+#   findings    per repository (same order), a list of findings, each an array
+#               [policy, outcome, message, locations, remediation, severity, confidence,
+#                waiver] whose trailing defaults are left out: locations 0 or
+#               [[path, line or null, note], ...] (strings indexes), remediation a `prose`
+#               index or -1, severity -1 for the policy's own, confidence -1 for high,
+#               waiver -1 or an index into `waivers`
+#   strings     every distinct message, path and note, once
+#   prose       policy prose split into [[kind, text], ...]: 0 text, 1 code, 2 http(s) link
+#   waivers     [[owner, reason, expires, repository glob, policy glob], ...]
+#
+# The JSON is escaped for a script element: <, >, & and U+2028/9 become \uXXXX, so no
+# value can close the element or start a comment, and lone surrogates (undecodable path
+# bytes) become \udcXX escapes.
+
+PAGE_SIZE = 100  # repositories per page, server-side first page included
+WORST_LIMIT = 10
+WAIVER_LIMIT = 100
+CONFIDENCES = ("low", "medium", "high")
+SEVERITIES: tuple[str, ...] = tuple(s.value for s in Severity)
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                   0x2028: "\\u2028", 0x2029: "\\u2029"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-@dataclass(frozen=True, slots=True)
-class WaiverView:
-    owner: str
-    reason: str
-    expires: str  # YYYY-MM-DD or ""
-    repository: str  # the waiver's own globs
-    policy: str
-
-    @classmethod
-    def of(cls, waiver: object) -> WaiverView | None:
-        if not isinstance(waiver, Mapping):
-            return None
-        return cls(*(str(waiver.get(key) or "") for key in
-                     ("owner", "reason", "expires", "repository", "policy")))
+def script_json(value: object) -> str:
+    """JSON that is safe as the text of a <script type="application/json"> element."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = text.translate(_SCRIPT_ESCAPES)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-@dataclass(frozen=True, slots=True)
-class FindingView:
-    i: int  # anchor: f{i}
-    repository: str
-    policy: str
-    title: str
-    outcome: str
-    cls: str
-    sym: str
-    label: str
-    severity: str
-    message: str
-    locations: tuple[LocationView, ...]
-    fix: tuple[Segment, ...]  # remediation, on failures only
-    waiver: WaiverView | None
-    confidence: str  # "" when high
-    quiet: bool  # pass / not applicable: rendered smaller
+class _Interned:
+    """A table of distinct values; `add` returns a value's index."""
+
+    def __init__(self) -> None:
+        self.index: dict[Any, int] = {}
+        self.values: list[Any] = []
+
+    def add(self, value: Any, key: Any = None) -> int:
+        key = value if key is None else key
+        found = self.index.get(key)
+        if found is None:
+            found = self.index[key] = len(self.values)
+            self.values.append(value)
+        return found
+
+    def add_prose(self, text: str) -> int:
+        """The index of `text` split into prose segments (split once per distinct text)."""
+        found = self.index.get(text)
+        return found if found is not None else self.add(_segments(text), text)
 
 
-def _where(path: object, line: object) -> str:
-    return f"{path}:{line}" if line is not None else str(path)
+def _segments(text: str) -> list[list[Any]]:
+    kinds = {"text": 0, "code": 1, "link": 2}
+    return [[kinds[seg.kind], seg.text] for seg in prose(text)]
 
 
-def _finding_view(index: int, record: Mapping[str, Any], policies: Mapping[str, PolicyInfo]
-                  ) -> FindingView:
-    outcome = str(record.get("outcome") or "")
-    view = _outcome_view(outcome)
+def _finding_row(record: Mapping[str, Any], column: Mapping[str, int],
+                 policy_severity: Mapping[str, str], strings: _Interned,
+                 prose_table: _Interned, waivers: _Interned) -> list[Any]:
     policy = str(record.get("policy") or "")
-    locations = [
-        LocationView(_where(loc["path"], loc.get("line")), str(loc.get("note") or ""))
-        for loc in record.get("locations") or ()
-        if isinstance(loc, Mapping) and loc.get("path")
-    ]
+    outcome = str(record.get("outcome") or "")
+    locations: list[list[Any]] = []
+    for loc in record.get("locations") or ():
+        if isinstance(loc, Mapping) and loc.get("path"):
+            line = loc.get("line")
+            locations.append([strings.add(str(loc["path"])),
+                              line if isinstance(line, int) else None,
+                              strings.add(str(loc.get("note") or ""))])
     if not locations and record.get("path"):
-        locations.append(LocationView(_where(record["path"], record.get("line")), ""))
-    confidence = str(record.get("confidence") or "high")
-    info = policies.get(policy)
+        line = record.get("line")
+        locations.append([strings.add(str(record["path"])),
+                          line if isinstance(line, int) else None, strings.add("")])
     remediation = str(record.get("remediation") or "").strip() if outcome == "fail" else ""
-    return FindingView(
-        i=index, repository=str(record.get("repository") or ""), policy=policy,
-        title=str(record.get("title") or (info.title if info else policy)),
-        outcome=outcome, cls=view.cls, sym=view.sym, label=view.label,
-        severity=str(record.get("severity") or "info"),
-        message=str(record.get("message") or ""), locations=tuple(locations),
-        fix=prose(remediation) if remediation else (),
-        waiver=WaiverView.of(record.get("waiver")),
-        confidence="" if confidence == "high" else confidence,
-        quiet=outcome in ("pass", "not_applicable"),
-    )
+    severity = str(record.get("severity") or "")
+    confidence = str(record.get("confidence") or "high")
+    waiver = record.get("waiver")
+    row: list[Any] = [
+        column[policy], _OUTCOME_CODE.get(outcome, len(_OUTCOME_CODE)),
+        strings.add(str(record.get("message") or "")),
+        locations or 0,
+        prose_table.add_prose(remediation) if remediation else -1,
+        SEVERITIES.index(severity)
+        if severity in SEVERITIES and severity != policy_severity.get(policy) else -1,
+        CONFIDENCES.index(confidence) if confidence in CONFIDENCES[:2] else -1,
+        waivers.add([str(waiver.get(k) or "") for k in
+                     ("owner", "reason", "expires", "repository", "policy")],
+                    tuple(sorted((str(k), str(v)) for k, v in waiver.items())))
+        if isinstance(waiver, Mapping) else -1,
+    ]
+    while len(row) > 3 and row[-1] == _FINDING_DEFAULTS[len(row) - 1]:
+        row.pop()
+    return row
+
+
+# Trailing values equal to these are left out of a finding's array.
+_FINDING_DEFAULTS: tuple[object, ...] = (None, None, None, 0, -1, -1, -1, -1)
+
+
+_OUTCOME_ORDER: tuple[str, ...] = tuple(OUTCOME_VIEWS)  # pass, fail, waived, error, n/av, n/a
+_OUTCOME_CODE = {key: n for n, key in enumerate(_OUTCOME_ORDER)}
+
+
+def build_data(records: list[dict[str, Any]], policies: list[dict[str, Any]],
+               repositories: list[RepositoryRow], infos: Mapping[str, PolicyInfo]
+               ) -> dict[str, Any]:
+    """The report's data (the comment above describes it)."""
+    strings, prose_table, waivers = _Interned(), _Interned(), _Interned()
+    column = {p["id"]: n for n, p in enumerate(policies)}
+    policy_severity = {p["id"]: p["severity"] for p in policies}
+    row_of = {r.name: n for n, r in enumerate(repositories)}
+    findings: list[list[list[Any]]] = [[] for _ in repositories]
+    for record in records:
+        findings[row_of[str(record.get("repository") or "")]].append(
+            _finding_row(record, column, policy_severity, strings, prose_table, waivers))
+
+    def prose_index(text: str) -> int:
+        return prose_table.add_prose(text) if text else -1
+
+    return {
+        "v": 1,
+        "outcomes": [[v.key, v.cls, v.sym, v.label] for v in OUTCOME_VIEWS.values()],
+        "severities": list(SEVERITIES),
+        "policies": [
+            {"id": p["id"], "title": p["title"], "severity": p["severity"],
+             "compliance": p["compliance"],
+             "counts": [p["counts"].get(o, 0) for o in _OUTCOME_ORDER],
+             "why": prose_index(infos[p["id"]].rationale if p["id"] in infos else ""),
+             "fix": prose_index(infos[p["id"]].remediation if p["id"] in infos else "")}
+            for p in policies
+        ],
+        "repos": [
+            [r.name, r.compliance, r.failing,
+             SEVERITIES.index(r.worst) if r.worst in SEVERITIES else -1,
+             [r.counts.get(o, 0) for o in _OUTCOME_ORDER]]
+            for r in repositories
+        ],
+        "findings": findings,
+        "strings": strings.values,
+        "prose": prose_table.values,
+        "waivers": waivers.values,
+    }
+
+
+# --- what the template prints (overview, policies, first page, waivers) -----------------
+
+
+def _cell(record: Mapping[str, Any] | None, policy: Mapping[str, Any]) -> dict[str, str]:
+    if record is None:
+        return {"cls": "o-none", "sym": "\u00b7", "label": "no finding",
+                "title": f"{policy['id']}: no finding"}
+    view = _outcome_view(str(record.get("outcome") or ""))
+    return {"cls": view.cls, "sym": view.sym, "label": view.label,
+            "title": f"{policy['id']}: {view.label} \u2014 {record.get('message') or ''}"}
+
+
+def _first_page(records: list[dict[str, Any]], policies: list[dict[str, Any]],
+                repositories: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    shown = {r["name"]: r for r in repositories[:PAGE_SIZE]}
+    cells: dict[str, dict[str, Mapping[str, Any]]] = {name: {} for name in shown}
+    for record in records:
+        name = str(record.get("repository") or "")
+        if name in cells:
+            cells[name].setdefault(str(record.get("policy") or ""), record)
+    return [{"repo": shown[name],
+             "cells": [_cell(cells[name].get(p["id"]), p) for p in policies]}
+            for name in shown]
+
+
+def _waived(records: list[dict[str, Any]], titles: Mapping[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for record in records:
+        waiver = record.get("waiver")
+        if record.get("outcome") == "waived" and isinstance(waiver, Mapping):
+            rows.append({"repository": str(record.get("repository") or ""),
+                         "policy": str(record.get("policy") or ""),
+                         "title": titles.get(str(record.get("policy")), str(record.get("title"))),
+                         "owner": str(waiver.get("owner") or ""),
+                         "reason": str(waiver.get("reason") or ""),
+                         "expires": str(waiver.get("expires") or "")})
+    rows.sort(key=lambda w: (w["expires"] or "9999", w["repository"], w["policy"]))
+    return rows
+
+
+def repo_href(name: str) -> str:
+    """The in-report link that opens a repository's panel (the script reads it)."""
+    return "#repo=" + quote(name, safe="")
 
 
 def build_context(frame: pd.DataFrame, meta: Mapping[str, object]) -> dict[str, Any]:
     """Everything the template shows, as plain values (the template only loops and prints)."""
-    policies = policies_of(frame, meta)
-    by_id = {p.id: p for p in policies}
-    policy_table = [_policy_view(row) for row in policy_rows(frame, policies)]
-    order = [p["id"] for p in policy_table]  # matrix columns follow the policy table
-    column = {policy_id: n for n, policy_id in enumerate(order)}
-
+    infos = policies_of(frame, meta)
+    by_id = {p.id: p for p in infos}
+    policy_table = [_policy_view(row) for row in policy_rows(frame, infos)]
     repo_rows = repository_rows(frame)
     repositories = [_repository_view(row, n) for n, row in enumerate(repo_rows)]
-    repo_by_name = {r["name"]: r for r in repositories}
+    records = finding_records(frame)
+    data = build_data(records, policy_table, repo_rows, by_id)
+    waived = _waived(records, {p.id: p.title for p in infos})
 
-    findings = [_finding_view(n, rec, by_id) for n, rec in enumerate(finding_records(frame))]
-    cells: dict[str, list[FindingView | None]] = {
-        name: [None] * len(order) for name in repo_by_name
-    }
-    grouped: dict[str, list[FindingView]] = {name: [] for name in repo_by_name}
-    for finding in findings:
-        grouped[finding.repository].append(finding)
-        slot = column.get(finding.policy)
-        if slot is not None and cells[finding.repository][slot] is None:
-            cells[finding.repository][slot] = finding
-
-    def attention(f: FindingView) -> tuple[int, int, int]:
-        return (OUTCOME_ATTENTION.get(f.outcome, len(OUTCOME_ATTENTION)),
-                -severity_rank(f.severity), column.get(f.policy, len(column)))
-
-    names = sorted(repo_by_name)
     counts = outcome_counts(frame["outcome"])
     value = compliance_of(counts)
     css, js = _asset(STYLESHEET, "</style"), _asset(SCRIPT, "</script")
@@ -319,16 +437,15 @@ def build_context(frame: pd.DataFrame, meta: Mapping[str, object]) -> dict[str, 
         "severities": [s.value for s in reversed(Severity)],
         "policies": policy_table,
         "repositories": repositories,
-        "matrix": [{"repo": repo_by_name[name], "cells": cells[name]} for name in names],
-        "sections": [
-            {"repo": repo_by_name[name], "findings": sorted(grouped[name], key=attention)}
-            for name in names
-        ],
-        "waived": sorted(
-            (f for f in findings if f.waiver is not None),
-            key=lambda f: (f.waiver.expires or "9999" if f.waiver else "", f.repository, f.policy),
-        ),
+        "worst": [r for r in repositories if r["failing"] or r["counts"].get("error")][
+            :WORST_LIMIT],
+        "first_page": _first_page(records, policy_table, repositories),
+        "page_size": PAGE_SIZE,
+        "waived": waived[:WAIVER_LIMIT],
+        "waived_total": len(waived),
+        "repo_href": repo_href,
         "bar_width": BAR_WIDTH,
+        "data": Markup(script_json(data)),  # escaped for the script element by script_json
         "css": Markup(css),  # static files of this project, never scan data
         "js": Markup(js),
         "csp": csp,

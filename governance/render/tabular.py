@@ -13,6 +13,7 @@ findings.json
     (source, pack, policies, tool_version, started, finished, repositories, partial),
     `summary` the numbers of `governance.render.summary.summary`, and each finding has the
     keys of `FINDING_KEYS` (those of `Finding.as_dict`), in that order. Changes are additive.
+    The JSON Schema (draft 2020-12) of the file ships with the package: `findings_schema()`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import pandas as pd
 
 from governance.render.summary import compliance, summary
 
-__all__ = ["CSV_COLUMNS", "FINDING_KEYS", "compliance", "finding_records", "load_findings",
-           "neutralize", "summary", "write_csv", "write_json"]
+__all__ = ["CSV_COLUMNS", "FINDINGS_SCHEMA", "FINDING_KEYS", "compliance", "finding_records",
+           "findings_schema", "load_findings", "neutralize", "summary", "write_csv",
+           "write_json"]
 
 CSV_COLUMNS = [
     "repository", "policy", "outcome", "severity", "message", "path", "line",
@@ -41,6 +43,8 @@ FINDING_KEYS = (
     "line", "locations", "remediation", "details", "waiver",
 )
 JSON_KEYS = ("scan", "summary", "findings")
+# governance/schemas/ is inside the package, so wheels and editable installs both have it.
+FINDINGS_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "findings.schema.json"
 
 # CSV ("formula") injection, after OWASP's guidance: Excel, LibreOffice Calc and Google
 # Sheets evaluate a cell whose first character is = + - @, and tab, CR, LF or NUL in
@@ -53,6 +57,12 @@ JSON_KEYS = ("scan", "summary", "findings")
 _FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\0\uff1d\uff0b\uff0d\uff20")
 _LEADING_BLANKS = " \t\r\n\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
     "\u2007\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+def findings_schema() -> dict[str, Any]:
+    """The JSON Schema of findings.json (draft 2020-12)."""
+    schema: dict[str, Any] = json.loads(FINDINGS_SCHEMA.read_text(encoding="utf-8"))
+    return schema
 
 
 def load_findings(spool: Path) -> pd.DataFrame:
@@ -91,13 +101,19 @@ def _plain(value: object) -> Any:
     return value
 
 
+def _column_values(series: pd.Series) -> list[Any]:
+    """A column as plain Python values, converting cell by cell only where needed."""
+    values = series.tolist()  # Python scalars; NA stays NA / NaN
+    if not series.isna().any():
+        return values
+    return [_plain(value) for value in values]
+
+
 def finding_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Every finding as a dict with the keys of `FINDING_KEYS`, in order, NA as None."""
     columns = [c for c in FINDING_KEYS if c in frame.columns]
-    return [
-        {key: _plain(value) for key, value in zip(columns, row, strict=True)}
-        for row in frame[columns].itertuples(index=False, name=None)
-    ]
+    values = [_column_values(frame[c]) for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
