@@ -2,15 +2,20 @@
 
 Exit codes (the only place they are decided):
   0  the run completed (audit: and the repository meets the standards)
-  1  audit: a finding at or above --fail-on failed
-  2  usage or configuration error (bad flag, malformed governance.yml / policy.yml / pack)
+  1  audit: a finding at or above --fail-on failed;
+     scan --fail-on-new: a new failure at or above that severity since the last scan
+  2  usage or configuration error (bad flag, malformed governance.yml / policy.yml / pack,
+     a file that is not a governance store or is from a newer version)
   3  the run was partial: some repository or check ended in `error`
+  130 interrupted (Ctrl-C, SIGTERM); a recorded scan continues with --resume
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shlex
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -27,8 +32,12 @@ from rich.table import Table
 from governance import __version__
 from governance.errors import ConfigError, GovernanceError, ProviderError, Unsupported
 from governance.models import Finding, Outcome, RepoRef, Severity
+from governance.render import DEFAULT_FORMATS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+DEFAULT_OUT = Path("reports/out")
+DEFAULT_DB = DEFAULT_OUT / "governance.db"
 
 app = typer.Typer(
     help="Organization-wide repository governance: policy-as-code checks over every "
@@ -56,6 +65,57 @@ PackOption = Annotated[
     str | None,
     typer.Option("--pack", "-p", help="Pack name or file (default: config's or gitops-baseline)"),
 ]
+DbOption = Annotated[
+    Path, typer.Option("--db", help="The scan store (SQLite) written by `governance scan`.")
+]
+SourceOption = Annotated[
+    str | None,
+    typer.Option("--source", "-s", help="Source as scanned (default: the last one scanned).")
+]
+
+
+FormatOption = Annotated[
+    list[str] | None,
+    typer.Option("--format", "-f",
+                 help="Report formats: html, csv, json, sarif, markdown (repeatable; "
+                      "default html, csv, json)."),
+]
+GitHubUrlOption = Annotated[
+    str | None,
+    typer.Option("--github-url", help="GitHub API URL (default $GITHUB_API_URL, else "
+                 "https://api.github.com; Enterprise Server: https://HOST/api/v3)."),
+]
+ConcurrencyOption = Annotated[
+    int, typer.Option("--concurrency", min=1, max=32, help="Parallel API requests.")
+]
+MaxWaitOption = Annotated[
+    float, typer.Option("--max-wait", min=0, help="Longest wait (seconds) for a rate limit "
+                        "to reset before stopping with the partial results saved.")
+]
+CacheDirOption = Annotated[
+    Path | None, typer.Option("--cache-dir", help="Conditional-request cache (default "
+                              "$XDG_CACHE_HOME/governance or ~/.cache/governance).")
+]
+ArchivedOption = Annotated[
+    bool | None, typer.Option("--include-archived/--skip-archived",
+                              help="Scan archived repositories (default: governance.yml, "
+                                   "else skip).")
+]
+ForksOption = Annotated[
+    bool | None, typer.Option("--include-forks/--skip-forks",
+                              help="Scan forks (default: governance.yml, else skip).")
+]
+
+
+def _forge_options(github_url: str | None, concurrency: int, max_wait: float,
+                   cache_dir: Path | None) -> dict[str, object]:
+    """Keyword options for forge providers; credentials only ever come from the environment."""
+    options: dict[str, object] = {"concurrency": concurrency, "max_wait": max_wait}
+    if github_url:
+        options["api_url"] = github_url
+    if cache_dir is not None:
+        options["cache_dir"] = cache_dir
+    return options
 
 
 def _version(value: bool) -> None:
@@ -94,7 +154,10 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 
 def _scan(source: str, config: Path | None, pack: str | None, out: Path,
-          formats: list[str], single: bool = False, show_progress: bool = True) -> Any:
+          formats: list[str], single: bool = False, show_progress: bool = True,
+          store: Path | None = None, full: bool = False, resume: bool = False,
+          forge: dict[str, object] | None = None, include_archived: bool | None = None,
+          include_forks: bool | None = None) -> Any:
     from governance.render import write_reports
     from governance.scan import ScanRequest, run_scan
 
@@ -105,35 +168,239 @@ def _scan(source: str, config: Path | None, pack: str | None, out: Path,
             if progress is not None:
                 progress.update(task, advance=1, description=ref.name)
 
-        outcome = run_scan(ScanRequest(source, config, pack), out, advance, single)
+        request = ScanRequest(source, config, pack, store=store, full=full, resume=resume,
+                              github=forge or {}, include_archived=include_archived,
+                              include_forks=include_forks)
+        outcome = run_scan(request, out, advance, single)
     written = write_reports(outcome.spool, outcome.meta, out, formats) if formats else []
     return outcome, written
 
 
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """A CI job cancelled (SIGTERM) stops like Ctrl-C: what is recorded stays resumable."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @app.command()
 def scan(
-    source: Annotated[str, typer.Argument(help="local:PATH (a checkout or a folder of checkouts)")],
+    source: Annotated[str, typer.Argument(
+        help="local:PATH (a checkout or a folder of checkouts), github:ORG[,ORG...] or "
+             "github:ORG/REPO")],
     config: ConfigOption = None,
     pack: PackOption = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("reports/out"),
-    formats: Annotated[
-        list[str] | None,
-        typer.Option("--format", "-f", help="Report formats: html, csv, json (repeatable)."),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = DEFAULT_OUT,
+    formats: FormatOption = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Scan store recording every scan (default: OUT/governance.db)."),
     ] = None,
+    no_db: Annotated[
+        bool, typer.Option("--no-db", help="Record nothing: no history, no reuse, no resume.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Evaluate every repository, even unchanged ones.")
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the last scan of SOURCE if it did not "
+                           "finish (otherwise start a new one).")
+    ] = False,
+    fail_on_new: Annotated[
+        Severity | None,
+        typer.Option("--fail-on-new", help="Exit 1 when a failure at or above this severity is "
+                     "new since the last scan."),
+    ] = None,
+    github_url: GitHubUrlOption = None,
+    concurrency: ConcurrencyOption = 4,
+    max_wait: MaxWaitOption = 3600.0,
+    cache_dir: CacheDirOption = None,
+    include_archived: ArchivedOption = None,
+    include_forks: ForksOption = None,
 ) -> None:
-    """Scan every repository of a source and write reports."""
-    outcome, written = _scan(source, config, pack, out, formats or ["html", "csv", "json"])
+    """Scan every repository of a source, record it, and write reports."""
+    from governance.history import new_failures_at_or_above
+    from governance.scan import ScanInterrupted
+
+    if no_db and (resume or db is not None or fail_on_new is not None):
+        raise ConfigError("--no-db cannot be combined with --db, --resume or --fail-on-new")
+    store = None if no_db else (db or out / "governance.db")
+    try:
+        with _sigterm_interrupts():
+            outcome, written = _scan(source, config, pack, out,
+                                     formats or list(DEFAULT_FORMATS), store=store,
+                                     full=full, resume=resume,
+                                     forge=_forge_options(github_url, concurrency, max_wait,
+                                                          cache_dir),
+                                     include_archived=include_archived,
+                                     include_forks=include_forks)
+    except ScanInterrupted as stop:
+        args = sys.argv[1:] if "--resume" in sys.argv else [*sys.argv[1:], "--resume"]
+        err_console.print(
+            f"[yellow]interrupted:[/] scan {stop.scan_id} keeps its {stop.recorded} finished "
+            f"repositories in {escape(str(stop.store))}; continue it with:\n"
+            f"  governance {escape(shlex.join(args))}", soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    for note in outcome.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}")
     _print_summary(outcome)
+    if outcome.scan_id is not None:
+        _print_recorded(outcome, store)
     for path in written:
         out_console.print(f"wrote {escape(str(path))}")
+    if fail_on_new is not None:
+        new = new_failures_at_or_above(outcome.meta.get("changes") or {}, fail_on_new)
+        if new:
+            err_console.print(f"[red]{len(new)} new failure(s) at or above {fail_on_new} "
+                              "since the last scan[/]")
+            raise typer.Exit(EXIT_FAILED)
     if outcome.stats.partial:
         err_console.print("[yellow]partial run: some findings are errors (see the report)[/]")
         raise typer.Exit(EXIT_PARTIAL)
 
 
 @app.command()
+def report(
+    db: DbOption = DEFAULT_DB,
+    scan_id: Annotated[
+        str, typer.Option("--scan", help="Scan id, or `latest` (newest finished scan).")
+    ] = "latest",
+    source: SourceOption = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = DEFAULT_OUT,
+    formats: FormatOption = None,
+) -> None:
+    """Render the reports of a recorded scan again, without scanning."""
+    from governance.scan import report_from_store
+
+    number, status, written = report_from_store(db, scan_id, out,
+                                                formats or list(DEFAULT_FORMATS), source)
+    if status not in ("complete", "partial"):
+        err_console.print(f"[yellow]scan {number} is {status}: the reports hold only the "
+                          "repositories it recorded[/]")
+    for path in written:
+        out_console.print(f"wrote {escape(str(path))}")
+
+
+@app.command()
+def diff(
+    db: DbOption = DEFAULT_DB,
+    source: SourceOption = None,
+    scan_id: Annotated[
+        str, typer.Option("--scan", help="Scan id, or `latest`; compared with the one before.")
+    ] = "latest",
+    output: Annotated[str, typer.Option("--output", help="text, json or markdown")] = "text",
+) -> None:
+    """What changed since the previous scan: new failures, fixed findings, new and removed
+    repositories, expired waivers."""
+    from governance.history import changes, changes_markdown, default_source, select_scan
+    from governance.store import Store
+
+    if output not in ("text", "json", "markdown"):
+        raise typer.BadParameter("expected text, json or markdown", param_hint="--output")
+    with Store(db, create=False) as store:
+        scan = select_scan(store, scan_id, default_source(store, source))
+        found = changes(store, scan.id)
+    if output == "json":
+        out_console.print_json(json.dumps({"source": scan.source, **found.as_dict()}))
+        return
+    if output == "markdown":
+        out_console.print(changes_markdown(found, scan.source), markup=False, highlight=False,
+                          soft_wrap=True)
+        return
+    _print_changes(found, scan.source)
+
+
+@app.command()
+def history(
+    db: DbOption = DEFAULT_DB,
+    source: SourceOption = None,
+    policy: Annotated[str | None, typer.Option("--policy", help="Only this policy.")] = None,
+    repository: Annotated[
+        str | None, typer.Option("--repository", "-r", help="Only this repository.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Last N scans.", min=1)] = 10,
+) -> None:
+    """Compliance over the last scans of a source, overall and per policy."""
+    from governance.history import default_source, policy_trend, repository_outcomes, trend
+    from governance.store import Store
+
+    with Store(db, create=False) as store:
+        name = default_source(store, source)
+        points = trend(store, name, policy=policy, repository=repository, limit=limit)
+        if repository is not None:
+            scans, grid = repository_outcomes(store, name, repository, limit)
+        else:
+            scans, compliance = policy_trend(store, name, limit=limit)
+            grid = {k: [_percent(v) for v in values] for k, values in compliance.items()
+                    if policy is None or k == policy}
+    if not points:
+        raise ConfigError(f"no finished scan of {name} in {db}")
+    what = " ".join(x for x in (f"policy {policy}" if policy else "",
+                                f"repository {repository}" if repository else "") if x)
+    table = Table("scan", "started", "status", "repositories", "pass", "fail", "waived",
+                  "error", "compliance", title=escape(f"{name} {what}".strip()))
+    for p in points:
+        table.add_row(str(p.scan_id), p.started[:16].replace("T", " "), p.status,
+                      str(p.repositories),
+                      *(str(p.outcomes.get(o, 0)) for o in ("pass", "fail", "waived", "error")),
+                      _percent(p.compliance))
+    out_console.print(table)
+    if grid:
+        per_scan = Table("policy", *(str(s.id) for s in scans),
+                         title="outcome per scan" if repository else "compliance per scan")
+        for key, values in grid.items():
+            per_scan.add_row(escape(key), *(
+                f"[{_OUTCOME_STYLE.get(v or '', '')}]{v}[/]" if repository and v else (v or "")
+                for v in values))
+        out_console.print(per_scan)
+
+
+@app.command()
+def prune(
+    keep: Annotated[
+        int | None, typer.Option("--keep", help="Keep the N newest finished scans per source.")
+    ] = None,
+    older_than: Annotated[
+        int | None, typer.Option("--older-than", help="Delete scans older than DAYS days.",
+                                 metavar="DAYS", min=1)
+    ] = None,
+    db: DbOption = DEFAULT_DB,
+    source: SourceOption = None,
+) -> None:
+    """Delete old scans; the latest scan of each source always stays."""
+    import datetime as dt
+
+    from governance.scan import canonical_source
+    from governance.store import Store
+
+    if keep is None and older_than is None:
+        raise typer.BadParameter("give --keep N and/or --older-than DAYS", param_hint="--keep")
+    before = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=older_than)
+              if older_than is not None else None)
+    with Store(db, create=False) as store:
+        result = store.prune(keep, before, canonical_source(source) if source else None)
+    ids = ", ".join(str(i) for i in result.scans) or "none"
+    out_console.print(f"deleted {len(result.scans)} scan(s) ({ids}) and "
+                      f"{result.bodies} unused finding text(s) from {escape(str(db))}")
+
+
+@app.command()
 def audit(
-    target: Annotated[str, typer.Argument(help="One repository: a path, local:PATH")] = ".",
+    target: Annotated[str, typer.Argument(
+        help="One repository: a path, local:PATH or github:ORG/REPO")] = ".",
     config: ConfigOption = None,
     pack: PackOption = None,
     fail_on: Annotated[
@@ -143,14 +410,28 @@ def audit(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Also write reports to this folder.")
     ] = None,
+    formats: FormatOption = None,
+    github_url: GitHubUrlOption = None,
+    max_wait: MaxWaitOption = 3600.0,
+    cache_dir: CacheDirOption = None,
 ) -> None:
-    """Audit one repository: print its findings; exit 1 when it fails the standards."""
+    """Audit one repository: print its findings; exit 1 when it fails the standards.
+
+    With --out, reports are written too: `--format sarif` gives findings.sarif for code
+    scanning upload.
+    """
     if output not in ("text", "json"):
         raise typer.BadParameter("expected text or json", param_hint="--output")
+    if formats and out is None:
+        raise typer.BadParameter("needs --out", param_hint="--format")
     with tempfile.TemporaryDirectory(prefix="governance-audit-") as scratch:
         folder = out or Path(scratch)
-        outcome, _ = _scan(target, config, pack, folder, ["html", "csv", "json"] if out else [],
-                           single=True, show_progress=False)
+        wanted = (formats or list(DEFAULT_FORMATS)) if out else []
+        # An audit names one repository explicitly: archived or forked, it is audited.
+        outcome, _ = _scan(target, config, pack, folder, wanted, single=True,
+                           show_progress=False,
+                           forge=_forge_options(github_url, 4, max_wait, cache_dir),
+                           include_archived=True, include_forks=True)
         findings = [json.loads(line) for line in outcome.spool.read_text().splitlines()]
     failing = [f for f in findings
                if f["outcome"] == "fail" and Severity(f["severity"]).rank >= fail_on.rank]
@@ -179,10 +460,39 @@ def demo(
         org = build_demo_org((keep or Path(scratch)) / "acme")
         out_console.print(f"sample org with {sum(1 for _ in org.iterdir())} repositories in "
                           f"{escape(str(org))}")
-        outcome, written = _scan(f"local:{org}", None, None, out, ["html", "csv", "json"])
+        outcome, written = _scan(f"local:{org}", None, None, out, list(DEFAULT_FORMATS))
     _print_summary(outcome)
     for path in written:
         out_console.print(f"wrote {escape(str(path))}")
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="The governance repository (a folder).")] = Path(
+        "."),
+    source: Annotated[
+        str, typer.Option("--source", "-s", help="What the nightly scan scans: github:ORG...")
+    ] = "github:your-org",
+    pack: Annotated[str, typer.Option("--pack", "-p", help="Pack of governance.yml.")] = (
+        "gitops-baseline"),
+    cron: Annotated[str, typer.Option("--cron", help="Schedule (UTC, cron syntax).")] = (
+        "17 3 * * *"),
+    install: Annotated[
+        str | None, typer.Option("--install", help="pip requirement that installs governance.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Scaffold a governance repository: governance.yml, a scheduled GitHub Actions
+    workflow and a GitLab CI schedule pipeline running the nightly scan."""
+    from governance.scaffold import Settings, files, write
+
+    settings = Settings(source=source, pack=pack, cron=cron)
+    if install is not None:
+        settings = Settings(source=source, pack=pack, cron=cron, install=install)
+    for path in write(folder, files(settings), force):
+        out_console.print(f"wrote {escape(str(path))}")
+    out_console.print("next: commit these files, add the GOVERNANCE_TOKEN secret (GitHub) or "
+                      "CI/CD variable and a pipeline schedule (GitLab)")
 
 
 @policies_app.command("list")
@@ -273,6 +583,63 @@ def _print_summary(outcome: Any) -> None:
         table.add_column(name.value, justify="right", style=_OUTCOME_STYLE[name.value])
     table.add_row(*(str(stats.outcomes[o.value]) for o in Outcome))
     out_console.print(table)
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f} %"
+
+
+def _print_recorded(outcome: Any, store: Path | None) -> None:
+    done = outcome.done
+    parts = [f"{done[k]} {label}" for k, label in (
+        ("scanned", "scanned"), ("reused", "unchanged (findings reused)"),
+        ("recorded", "done before the interruption"), ("failed", "unreadable")) if done[k]]
+    resumed = " (resumed)" if outcome.resumed else ""
+    out_console.print(f"scan {outcome.scan_id}{resumed} recorded in {escape(str(store))}: "
+                      f"{', '.join(parts) or 'no repositories'}")
+    changes = outcome.meta.get("changes") or {}
+    if changes.get("previous_scan_id") is None:
+        return
+    counts = changes["counts"]
+    out_console.print(
+        f"since scan {changes['previous_scan_id']}: {counts['new_failures']} new failure(s), "
+        f"{counts['fixed']} fixed, {counts['new_repositories']} new and "
+        f"{counts['removed_repositories']} removed repositories, "
+        f"{counts['expired_waivers']} expired waiver(s) (`governance diff` lists them)")
+
+
+def _print_changes(found: Any, source: str) -> None:
+    if found.previous_scan_id is None:
+        out_console.print(f"scan {found.scan_id} is the first finished scan of "
+                          f"{escape(source)}: nothing to compare with")
+        return
+    out_console.print(f"[bold]{escape(source)}[/]: scan {found.scan_id} against scan "
+                      f"{found.previous_scan_id} ({found.previous_started})")
+    sections = [
+        ("new failures", ["severity", "repository", "policy", "before", "message"],
+         [[c.severity, c.repository, c.policy, c.previous_outcome or "not scanned", c.message]
+          for c in found.new_failures], "new_failures"),
+        ("fixed", ["severity", "repository", "policy", "now"],
+         [[c.severity, c.repository, c.policy, c.outcome] for c in found.fixed], "fixed"),
+        ("expired waivers", ["repository", "policy", "owner", "expired", "reason"],
+         [[w.repository, w.policy, w.owner, w.expires or "", w.reason]
+          for w in found.expired_waivers], "expired_waivers"),
+        ("new repositories", ["repository"], [[n] for n in found.new_repositories],
+         "new_repositories"),
+        ("removed repositories", ["repository"], [[n] for n in found.removed_repositories],
+         "removed_repositories"),
+    ]
+    for title, header, rows, key in sections:
+        total = found.counts[key]
+        if not total:
+            out_console.print(f"{title}: none")
+            continue
+        table = Table(*header, title=f"{title}: {total}")
+        for row in rows:
+            table.add_row(*(escape(str(cell)) for cell in row))
+        out_console.print(table)
+        if total > len(rows):
+            out_console.print(f"... and {total - len(rows)} more (see --output json)")
 
 
 def main() -> None:

@@ -8,8 +8,10 @@ repository becomes an `error` finding and the scan goes on.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -41,6 +43,44 @@ class ScanStats:
             self.failed_repositories.append(repository)
 
 
+@dataclass(frozen=True)
+class Carried:
+    """Findings established earlier for a repository, handed back instead of evaluating it.
+
+    An incremental scan carries the last scan's findings of a repository whose head did not
+    change; a resumed scan carries what it recorded before it was stopped. `load` returns
+    the findings of every policy not in `evaluate`. Policies in `evaluate` are evaluated
+    afresh on a snapshot (for example those reading forge settings, which change without a
+    commit); when it is empty the provider is not asked for the repository at all.
+    `final`: the findings already carry their waivers (recorded by this very scan);
+    otherwise they are the findings before waivers, and today's waivers are applied.
+    """
+
+    load: Callable[[], Sequence[Finding]]
+    evaluate: frozenset[str] = frozenset()
+    final: bool = False
+    head_sha: str | None = None
+    status: str = "reused"  # how the result is labelled: "reused" or "recorded"
+
+
+@dataclass(frozen=True)
+class RepoResult:
+    """One repository done: what the store records.
+
+    status: "scanned" (evaluated on a snapshot, possibly with some findings carried),
+    "failed" (no snapshot: every finding is an error), "reused" (carried from an earlier
+    scan), "recorded" (carried from this scan's own earlier run).
+    """
+
+    ref: RepoRef
+    findings: list[Finding]  # waivers applied, in the engine's policy order
+    unwaived: list[Finding]  # the same findings before waivers
+    status: str
+    head_sha: str | None
+    settings_fingerprint: str | None = None
+    carried: frozenset[str] = frozenset()  # ids of the policies whose findings were carried
+
+
 class Engine:
     def __init__(
         self,
@@ -68,19 +108,87 @@ class Engine:
     def run(
         self, provider: Provider, refs: Iterable[RepoRef],
         on_repository: Callable[[RepoRef, list[Finding]], None] | None = None,
+        carry: Callable[[RepoRef], Carried | None] | None = None,
+        on_result: Callable[[RepoResult], None] | None = None,
     ) -> Iterator[Finding]:
-        """Stream findings for each ref; memory holds one repository at a time."""
-        for item in provider.snapshots(refs, self.needs):
-            if isinstance(item, RepoFailure):
-                findings, ref = self.fail_repository(item), item.ref
-            else:
-                try:
-                    findings, ref = self.evaluate(item), item.ref
-                finally:
-                    item.close()
+        """Stream findings for each ref, in the order of `refs`; memory holds one repository
+        at a time (plus the refs a batching provider has taken ahead).
+
+        `carry(ref)` may hand back findings established earlier (see Carried); such a
+        repository reaches the provider only if some policy must be evaluated afresh.
+        `on_result` receives each repository's RepoResult before `on_repository` is called
+        and before its findings are yielded.
+        """
+        # Refs in order, each with what is carried for it; the provider sees only those that
+        # need a snapshot and answers in order, so results keep the order of `refs`.
+        pending: deque[tuple[RepoRef, Carried | None]] = deque()
+
+        def wanted() -> Iterator[RepoRef]:
+            for ref in refs:
+                carried = carry(ref) if carry is not None else None
+                pending.append((ref, carried))
+                if carried is None or carried.evaluate:
+                    yield ref
+
+        def deliver(result: RepoResult) -> list[Finding]:
+            if on_result is not None:
+                on_result(result)
             if on_repository is not None:
-                on_repository(ref, findings)
-            yield from findings
+                on_repository(result.ref, result.findings)
+            return result.findings
+
+        for item in provider.snapshots(wanted(), self.needs):
+            while pending and _carried_whole(pending[0][1]):
+                ref, whole = pending.popleft()
+                assert whole is not None
+                yield from deliver(self._carried_result(ref, whole))
+            carried = pending.popleft()[1] if pending else None
+            yield from deliver(self._fresh_result(item, carried))
+        while pending:
+            ref, carried = pending.popleft()
+            if carried is None or carried.evaluate:  # a provider that skipped a ref: a bug
+                failure = RepoFailure(ref, "the provider returned no snapshot for it")
+                yield from deliver(self._fresh_result(failure, None))
+            else:
+                yield from deliver(self._carried_result(ref, carried))
+
+    def _fresh_result(self, item: RepoSnapshot | RepoFailure, carried: Carried | None
+                      ) -> RepoResult:
+        if isinstance(item, RepoFailure):
+            unwaived = self.fail_repository(item)
+            return RepoResult(item.ref, unwaived, unwaived, "failed", None)
+        try:
+            only = carried.evaluate if carried is not None else None
+            files = RepoFiles(item)
+            fresh = {e.id: self._check(e, item, files) for e in self.policies
+                     if only is None or e.id in only}
+        finally:
+            item.close()
+        earlier = {f.policy: f for f in carried.load()} if carried is not None else {}
+        unwaived = [fresh[e.id] if e.id in fresh else self._earlier(e, item.ref, earlier)
+                    for e in self.policies]
+        return RepoResult(
+            item.ref, [self._apply_waivers(f) for f in unwaived], unwaived, "scanned",
+            item.head_sha, settings_fingerprint(item),
+            frozenset(e.id for e in self.policies if e.id not in fresh),
+        )
+
+    def _carried_result(self, ref: RepoRef, carried: Carried) -> RepoResult:
+        earlier = {f.policy: f for f in carried.load()}
+        found = [self._earlier(e, ref, earlier) for e in self.policies]
+        findings = found if carried.final else [self._apply_waivers(f) for f in found]
+        return RepoResult(ref, findings, found, carried.status, carried.head_sha,
+                          None, frozenset(e.id for e in self.policies))
+
+    def _earlier(self, enabled: EnabledPolicy, ref: RepoRef, earlier: dict[str, Finding]
+                 ) -> Finding:
+        found = earlier.get(enabled.id)
+        if found is not None:
+            return found
+        # Only a store that lost a row gets here: say so rather than invent an outcome.
+        return self._finding(enabled, ref, Result(
+            Outcome.ERROR, "the finding carried from an earlier scan is missing; "
+            "scan again with --full"))
 
     def _check(self, enabled: EnabledPolicy, snapshot: RepoSnapshot, files: RepoFiles
                ) -> Finding:
@@ -138,3 +246,15 @@ class Engine:
                 details={**finding.details, "expired_waiver": expired.as_dict()},
             )
         return finding
+
+
+def _carried_whole(carried: Carried | None) -> bool:
+    return carried is not None and not carried.evaluate
+
+
+def settings_fingerprint(snapshot: RepoSnapshot) -> str | None:
+    """A hash of the forge settings a snapshot carries; None when the provider read none."""
+    if not snapshot.settings:
+        return None
+    text = json.dumps(snapshot.settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

@@ -60,6 +60,9 @@ class RepoRef:
     fork: bool = False
     visibility: str = "unknown"  # public / internal / private / unknown
     topics: tuple[str, ...] = ()
+    # The default branch's head commit when the listing knows it cheaply (None: unknown).
+    # An incremental scan reuses the last scan's findings when it did not change.
+    head_sha: str | None = None
 
 
 @dataclass(frozen=True)

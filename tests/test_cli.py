@@ -82,8 +82,8 @@ def test_scan_with_a_failing_repository_still_exits_0(
     repo(tmp_path / "acme" / "api", mode="fail")
     result = invoke(runner, "scan", "acme", "-o", "out", "-f", "json")
     assert result.exit_code == 0  # scan reports; audit gates
-    assert [p.name for p in (tmp_path / "out").iterdir() if p.suffix != ".jsonl"] == [
-        "findings.json"]
+    written = [p.name for p in (tmp_path / "out").iterdir() if p.suffix not in (".jsonl", ".db")]
+    assert written == ["findings.json"]
 
 
 def test_scan_with_an_error_is_partial_and_exits_3(

@@ -8,6 +8,7 @@ a blob holding its target, resolved (or refused) by RepoFiles inside the tree.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -108,6 +109,8 @@ def _pipes(process: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
 
 class LocalProvider:
     kind = "local"
+    # A checkout has no forge settings: findings of an unchanged head can be reused whole.
+    offers_settings = False
 
     def __init__(self, path: Path):
         self.root = path.expanduser().resolve()
@@ -143,7 +146,16 @@ class LocalProvider:
             yield self._ref(child, f"{self.root.name}/{child.name}")
 
     def _ref(self, path: Path, name: str) -> RepoRef:
-        return RepoRef(provider=self.kind, name=name, location=str(path), visibility="unknown")
+        # The head is read while listing (one git process, which the snapshot then saves),
+        # so that an incremental scan can skip a repository whose head did not change.
+        sha, branch = None, None
+        if is_git_repository(path) and self._inside(path):
+            sha, branch = _head(path)
+        return RepoRef(provider=self.kind, name=name, location=str(path), visibility="unknown",
+                       default_branch=branch, head_sha=sha)
+
+    def _inside(self, path: Path) -> bool:
+        return not path.is_symlink() or path.resolve().is_relative_to(self.root)
 
     def snapshots(
         self, refs: Iterable[RepoRef], needs: Needs
@@ -158,23 +170,23 @@ class LocalProvider:
 
     def snapshot(self, ref: RepoRef, needs: Needs) -> RepoSnapshot:
         path = Path(ref.location)
-        if path.is_symlink() and not path.resolve().is_relative_to(self.root):
+        if not self._inside(path):
             raise ProviderError(f"{path} is a symlink to outside {self.root}; not followed")
         if not is_git_repository(path):
             raise ProviderError(f"{path} is not a git repository")
         unavailable = dict.fromkeys(needs.settings, _UNSUPPORTED_SETTINGS)
-        # One process for the head commit and the branch HEAD points at ("HEAD" when
-        # detached); `--` makes both revisions, never paths of the work tree.
-        head = _git(path, "rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", "--")
-        lines = head.stdout.decode("utf-8", "replace").splitlines()
-        if head.returncode == 0 and len(lines) >= 2:
-            sha, branch = lines[0].strip(), lines[1].strip().removeprefix("refs/heads/")
+        sha: str | None
+        branch: str | None
+        if ref.head_sha is not None:
+            # Read while listing: the snapshot is of that commit (objects never change).
+            sha, branch = ref.head_sha, ref.default_branch
         else:
+            sha, branch = _head(path)
+        if sha is None:
             probe = _git(path, "rev-parse", "--git-dir")
             if probe.returncode != 0:
                 raise ProviderError(f"git cannot open {path}: {_first_line(probe.stderr)}")
             # A repository with no commits yet: its branch is still named.
-            sha = None
             branch = _git(path, "symbolic-ref", "--quiet", "--short", "HEAD").stdout.decode(
                 "utf-8", "replace").strip()
         if branch and branch != "HEAD" and ref.default_branch != branch:
@@ -200,6 +212,75 @@ def _enclosing_worktree(folder: Path) -> Path | None:
     if result.returncode != 0 or not result.stdout.strip():
         return None
     return Path(result.stdout.decode("utf-8", "surrogateescape").strip())
+
+
+_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_BRANCH = re.compile(r"refs/heads/(?!.*\.\.)[A-Za-z0-9._/-]{1,200}")
+
+
+def _read_small(path: Path) -> str | None:
+    """A small regular file's text; None for anything else (missing, symlink, large)."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 4096:
+            return None
+        return path.read_text(encoding="ascii")
+    except (OSError, ValueError):
+        return None
+
+
+def _head_from_files(path: Path) -> tuple[str, str | None] | None:
+    """The head read from `.git` in the everyday layout (a `.git` folder, HEAD naming a
+    branch whose ref is loose or packed, or a detached HEAD): no process, which matters
+    when a repeat scan lists thousands of repositories. None for anything unusual (a
+    `.git` file, a bare repository, reftable, a symbolic HEAD, no commits yet): git then
+    decides."""
+    git_dir = path / ".git"
+    if git_dir.is_symlink() or not git_dir.is_dir() or (git_dir / "commondir").exists():
+        return None
+    head = _read_small(git_dir / "HEAD")
+    if head is None:
+        return None
+    head = head.strip()
+    if _HEX.fullmatch(head):
+        return head, None  # detached
+    name = head.removeprefix("ref: ")
+    if name == head or not _BRANCH.fullmatch(name):
+        return None
+    loose = _read_small(git_dir / name)
+    if loose is not None:
+        sha = loose.strip()
+        return (sha, name.removeprefix("refs/heads/")) if _HEX.fullmatch(sha) else None
+    packed = _read_packed(git_dir / "packed-refs", name)
+    return (packed, name.removeprefix("refs/heads/")) if packed else None
+
+
+def _read_packed(packed_refs: Path, name: str) -> str | None:
+    try:
+        if packed_refs.is_symlink() or not packed_refs.is_file():
+            return None
+        with packed_refs.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                sha, _, ref = line.rstrip("\n").partition(" ")
+                if ref == name and _HEX.fullmatch(sha):
+                    return sha
+    except OSError:
+        return None
+    return None
+
+
+def _head(path: Path) -> tuple[str | None, str | None]:
+    """The head commit and the branch HEAD points at (None when detached); (None, None)
+    when git cannot tell (no commits yet, a broken repository)."""
+    found = _head_from_files(path)
+    if found is not None:
+        return found
+    # One process for both; `--` makes them revisions, never paths of the work tree.
+    head = _git(path, "rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", "--")
+    lines = head.stdout.decode("utf-8", "replace").splitlines()
+    if head.returncode != 0 or len(lines) < 2:
+        return None, None
+    branch = lines[1].strip().removeprefix("refs/heads/")
+    return lines[0].strip(), (branch if branch and branch != "HEAD" else None)
 
 
 def _parse_ls_tree(output: bytes) -> Iterator[tuple[str, TreeEntry]]:
