@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from governance.models import Outcome, Severity
+from governance.models import Outcome, Severity, compliance_of
 from governance.store import ScanRow, Store
 
 _SEVERITY_ORDER = "CASE {col} " + " ".join(
@@ -224,23 +224,6 @@ class Point:
         return asdict(self)
 
 
-def _compliance(counts: Mapping[str, int]) -> float | None:
-    """The reports' definition (governance.render.summary.compliance_of, which a test
-    compares this with), without importing pandas into every scan: the share of decided
-    findings (pass, fail, waived) that pass or are waived, in percent with one decimal,
-    never 100.0 with a failure nor 0.0 with a pass; None when nothing is decided."""
-    good = counts.get("pass", 0) + counts.get("waived", 0)
-    bad = counts.get("fail", 0)
-    if good + bad == 0:
-        return None
-    value = round(good * 100 / (good + bad), 1)
-    if bad and value >= 100.0:
-        return 99.9
-    if good and value <= 0.0:
-        return 0.1
-    return value
-
-
 def _scans(store: Store, source: str, limit: int) -> list[ScanRow]:
     return list(reversed(store.scans(source, finished=True, limit=limit)))
 
@@ -267,7 +250,7 @@ def _point(store: Store, scan: ScanRow, per_policy: Mapping[str, Mapping[str, in
     else:
         size = int(store.connection.execute(
             "SELECT COUNT(*) FROM repositories WHERE scan_id = ?", (scan.id,)).fetchone()[0])
-    return Point(scan.id, scan.started, scan.status, size, counts, _compliance(counts))
+    return Point(scan.id, scan.started, scan.status, size, counts, compliance_of(counts))
 
 
 def policy_trend(store: Store, source: str, *, repository: str | None = None,
@@ -282,7 +265,7 @@ def _by_policy(per_scan: list[dict[str, dict[str, int]]]) -> dict[str, list[floa
     by_policy: dict[str, list[float | None]] = {}
     for index, per_policy in enumerate(per_scan):
         for name, outcomes in per_policy.items():
-            by_policy.setdefault(name, [None] * len(per_scan))[index] = _compliance(outcomes)
+            by_policy.setdefault(name, [None] * len(per_scan))[index] = compliance_of(outcomes)
     return dict(sorted(by_policy.items()))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -153,3 +154,19 @@ def name_matches(full_name: str, pattern: str) -> bool:
     """A repository glob matches the full name ("acme/api") or the short name ("api")."""
     short = full_name.rsplit("/", 1)[-1]
     return fnmatch.fnmatchcase(full_name, pattern) or fnmatch.fnmatchcase(short, pattern)
+
+
+def compliance_of(counts: Mapping[str, int]) -> float | None:
+    """The reports' compliance: (pass + waived) / (pass + fail + waived) in percent with one
+    decimal, never 100.0 while something fails nor 0.0 while something passes; None when
+    nothing is decided (not applicable, not available and errors count neither way)."""
+    good = counts.get("pass", 0) + counts.get("waived", 0)
+    bad = counts.get("fail", 0)
+    if good + bad == 0:
+        return None
+    value = round(good * 100 / (good + bad), 1)
+    if bad and value >= 100.0:
+        return 99.9
+    if good and value <= 0.0:
+        return 0.1
+    return value

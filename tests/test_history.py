@@ -425,11 +425,14 @@ def test_listing_reads_the_head_that_git_reads(layout: str, tmp_path: Path) -> N
     assert ref.default_branch == expected_branch
 
 
-def test_compliance_is_the_reports_definition() -> None:
-    from governance.history import _compliance
-    from governance.render.summary import compliance_of
+def test_compliance_counts_decided_findings_and_never_rounds_to_the_extremes() -> None:
+    from governance.models import compliance_of
 
-    for counts in ({}, {"pass": 1}, {"fail": 1}, {"pass": 1999, "fail": 1},
-                   {"pass": 1, "fail": 1999}, {"waived": 2, "fail": 1, "error": 4},
-                   {"not_applicable": 3}, {"pass": 2, "fail": 1, "not_available": 9}):
-        assert _compliance(counts) == compliance_of(counts), counts
+    expected = {
+        (): None, (("pass", 1),): 100.0, (("fail", 1),): 0.0,
+        (("pass", 1999), ("fail", 1)): 99.9, (("pass", 1), ("fail", 1999)): 0.1,
+        (("waived", 2), ("fail", 1), ("error", 4)): 66.7, (("not_applicable", 3),): None,
+        (("pass", 2), ("fail", 1), ("not_available", 9)): 66.7,
+    }
+    for counts, value in expected.items():
+        assert compliance_of(dict(counts)) == value, counts
