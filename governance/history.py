@@ -28,7 +28,7 @@ Lists are sorted most severe first and cut at `limit` entries each (`truncated`)
 are always complete. With no previous scan every list is empty.
 
 `trend(...)` and `policy_trend(...)` give compliance per scan, oldest first, with the
-definition the reports use (governance.render.summary.compliance_of).
+definition the reports use (governance.models.compliance_of).
 """
 
 from __future__ import annotations

@@ -162,9 +162,14 @@ class Node:
     attrs: dict[str, str]
     text: list[str] = field(default_factory=list)
     children: list[Node] = field(default_factory=list)
+    content: list[Node | str] = field(default_factory=list)  # text and children, in order
 
     def all_text(self) -> str:
         return "".join(self.text) + "".join(c.all_text() for c in self.children)
+
+    def ordered_text(self) -> str:
+        """The text as a reader sees it (all_text puts a node's own text first)."""
+        return "".join(c if isinstance(c, str) else c.ordered_text() for c in self.content)
 
     def walk(self) -> list[Node]:
         found = [self]
@@ -193,6 +198,7 @@ class TreeBuilder(HTMLParser):
         node = Node(tag, {k: v or "" for k, v in attrs})
         self.start_tags.append((tag, node.attrs))
         self.stack[-1].children.append(node)
+        self.stack[-1].content.append(node)
         if tag not in _VOID:
             self.stack.append(node)
 
@@ -204,6 +210,7 @@ class TreeBuilder(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         self.stack[-1].text.append(data)
+        self.stack[-1].content.append(data)
 
 
 def parse(html: str) -> TreeBuilder:
@@ -671,3 +678,182 @@ def test_policy_prose_makes_code_spans_and_only_http_links() -> None:
         Segment("text", ".) or javascript:alert(1)"),
     )
     assert prose("no `closing tick") == (Segment("text", "no `closing tick"),)
+
+
+# --- scan history in the HTML report: since the last scan, trends ----------------------
+
+HOSTILE_POLICY = '"><svg onload=alert(6)>'
+
+
+def _history_meta(reports: Reports, **extra: object) -> dict[str, object]:
+    hostile = f"acme/{HOSTILE_REPO}"
+    many = [{"repository": f"acme/svc-{n:02d}", "policy": "second-verdict", "severity": "low",
+             "outcome": "fail", "previous_outcome": "pass", "message": f"broke {n}"}
+            for n in range(25)]
+    changes = {
+        "scan_id": 7, "previous_scan_id": 6, "previous_started": "2026-03-01T02:00:00+00:00",
+        "counts": {"new_failures": 1030, "fixed": 1, "new_repositories": 1,
+                   "removed_repositories": 1, "expired_waivers": 1},
+        "new_failures": [{"repository": hostile, "policy": "echo-verdict", "severity": "high",
+                          "outcome": "fail", "previous_outcome": None,
+                          "message": HOSTILE_MESSAGE}, *many],
+        "fixed": [{"repository": "acme/alpha", "policy": HOSTILE_POLICY,
+                   "severity": '"><b>x</b>', "outcome": "pass", "previous_outcome": "fail",
+                   "message": XSS}],
+        "new_repositories": [hostile],
+        "removed_repositories": [f"acme/gone {XSS}"],
+        "expired_waivers": [{"repository": "acme/beta", "policy": "readme-present",
+                             "severity": "low", "owner": WAIVER_OWNER, "reason": WAIVER_REASON,
+                             "expires": "2026-02-28", "message": "m"}],
+        "truncated": True,
+    }
+    meta = {**reports.meta, "scan_id": 7, "changes": changes, "trend": {
+        "scans": [{"id": n, "started": f"2026-03-0{n - 4}T02:00:00+00:00", "repositories": 5,
+                   "compliance": value, "outcomes": {"pass": 8, "fail": 3}}
+                  for n, value in ((5, 60.0), (6, 70.0), (7, 75.0), (8, 99.0))],
+        "policies": {"echo-verdict": [40.0, None, 50.0, 0.0],
+                     "second-verdict": [60.0, 60.0, 60.0, 100.0],
+                     HOSTILE_POLICY: [1.0, 2.0, 3.0, 4.0]}}}
+    meta.update(extra)
+    return meta
+
+
+def _section(tree: TreeBuilder, section_id: str) -> Node:
+    (found,) = [n for n in tree.root.find("section") if n.attrs.get("id") == section_id]
+    return found
+
+
+def test_html_changes_section_escapes_caps_and_links(reports: Reports) -> None:
+    from urllib.parse import quote
+
+    from governance.render.html import CHANGE_LIMIT
+
+    frame = load_findings(reports.folder / "findings.jsonl")
+    html = render_html(frame, _history_meta(reports))
+    tree = parse(html)
+    section = _section(tree, "changes")
+    assert "compared with scan 6 of 2026-03-01 02:00:00 UTC" in " ".join(
+        section.find("h2")[0].ordered_text().split())
+    counts = [li.ordered_text() for li in section.find("ul", **{"class": "counts changed"})[0]
+              .find("li")]
+    assert counts == ["New failures: 1030", "Fixed: 1", "New repositories: 1",
+                      "Removed repositories: 1", "Expired waivers: 1"]
+    lists = section.find("ul", **{"class": "fl chg"})
+    new, fixed, added, removed, expired = ([li for li in ul.children if li.tag == "li"]
+                                           for ul in lists)
+    # Capped, most severe first, with the full count kept.
+    assert len(new) == CHANGE_LIMIT + 1
+    assert new[-1].ordered_text() == f"\u2026 and {1030 - CHANGE_LIMIT} more"
+    first = new[0]
+    assert first.find("a")[0].ordered_text() == f"acme/{HOSTILE_REPO}"
+    assert first.find("a")[0].attrs["href"] == (
+        "#repo=" + quote(f"acme/{HOSTILE_REPO}", safe="") + "&p=echo-verdict")
+    assert first.find("i")[0].ordered_text() == "(not evaluated before)"
+    assert first.find("span", **{"class": "msg"})[0].ordered_text() == HOSTILE_MESSAGE
+    assert "Echo <b>verdict</b>" in first.ordered_text()  # the policy's title, as text
+    # Unknown severities get no badge (and no class built from them); unknown policies
+    # keep their id, escaped; a message is never markup.
+    assert fixed[0].find("span", **{"class": "sev s-\"><b>x</b>"}) == []
+    assert not any(n.attrs.get("class", "").startswith("sev") for n in fixed[0].walk()
+                   if n.tag == "span")
+    assert fixed[0].find("code")[0].ordered_text() == HOSTILE_POLICY
+    assert fixed[0].find("a")[0].attrs["href"] == "#repo=acme%2Falpha&p=" + quote(
+        HOSTILE_POLICY, safe="")
+    assert f"(now pass) \u2014 it failed with: {XSS}" in fixed[0].ordered_text()
+    assert added[0].find("a")[0].attrs["href"] == "#repo=" + quote(f"acme/{HOSTILE_REPO}",
+                                                                    safe="")
+    assert removed[0].find("a") == []  # not in this report
+    assert removed[0].ordered_text() == f"acme/gone {XSS}"
+    assert expired[0].find("i")[0].ordered_text() == (
+        f"(waiver by {WAIVER_OWNER} expired on 2026-02-28: {WAIVER_REASON})")
+    # Nothing hostile became markup anywhere.
+    for raw in ("<script>alert", "<svg onload", "<b>x</b>", "<img src=x"):
+        assert raw not in html
+    for tag, attrs in tree.start_tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        assert "style" not in attrs, (tag, attrs)  # the CSP would block them
+    assert [n.tag for n in tree.root.find("script")] == ["script", "script"]
+
+
+def test_html_trend_charts_and_sparklines_for_the_scans_up_to_this_one(
+        reports: Reports) -> None:
+    from governance.render.html import CHART, SPARK
+
+    frame = load_findings(reports.folder / "findings.jsonl")
+    tree = parse(render_html(frame, _history_meta(reports)))
+    section = _section(tree, "trend")
+    (svg,) = section.find("svg")
+    circles = svg.find("circle")
+    # scan 8 came after this report's scan 7: not shown
+    assert [c.find("title")[0].ordered_text() for c in circles] == [
+        "Scan 5, 2026-03-01: 60.0%", "Scan 6, 2026-03-02: 70.0%", "Scan 7, 2026-03-03: 75.0%"]
+    heights = [CHART.top + CHART.plot_height * (100 - v) / 100 for v in (60.0, 70.0, 75.0)]
+    assert [float(c.attrs["cy"]) for c in circles] == pytest.approx(heights, abs=0.01)
+    assert "\u25b2 +5.0 pts" in section.ordered_text()
+    rows = section.find("tbody")[0].find("tr")
+    assert [r.find("th")[0].ordered_text() for r in rows] == ["5", "6", "7"]
+
+    def spark(policy: str) -> Node:
+        (row,) = [r for r in tree.root.find("tr") if r.attrs.get("id") == f"p-{policy}"]
+        (cell,) = row.find("td", **{"class": "spark"})
+        return cell
+
+    echo = spark("echo-verdict")
+    (svg,) = echo.find("svg")
+    assert svg.attrs["aria-label"] == (
+        "echo-verdict: compliance in the last 3 scans, oldest first: 40.0%, n/a, 50.0%")
+    assert svg.find("polyline") == []  # a gap: two lone points, each marked
+    assert [float(c.attrs["cy"]) for c in svg.find("circle")] == pytest.approx(
+        [SPARK.top + SPARK.plot_height * (100 - v) / 100 for v in (40.0, 50.0)], abs=0.01)
+    assert "pts" not in echo.ordered_text()  # no change to show across a gap
+    flat = spark("second-verdict")
+    assert "\u00b10.0 pts since the previous scan" in flat.ordered_text()
+    # The policy table gained a column only for the trend; rows keep their cells in order.
+    (policies,) = [n for n in tree.root.find("section") if n.attrs.get("id") == "policies"]
+    heads = [th.ordered_text() for th in policies.find("thead")[0].find("th")]
+    assert heads[3] == "Trend (last 3)"
+    assert all(len(r.find("td")) == len(heads) for r in policies.find("tbody")[0].find("tr"))
+
+
+@pytest.mark.parametrize("trend", [
+    None, [], "x", {"scans": "x"}, {"scans": []}, {"scans": [{"id": 1}]},
+    {"scans": [{"id": 1, "compliance": "80"}, {"id": True, "compliance": float("nan")},
+               {"id": 3, "compliance": 120, "outcomes": {"pass": "1"}}, 5],
+     "policies": {"echo-verdict": "x", "second-verdict": [True, None]}},
+])
+def test_html_history_sections_tolerate_missing_or_malformed_meta(
+        reports: Reports, trend: object) -> None:
+    frame = load_findings(reports.folder / "findings.jsonl")
+    meta = {**reports.meta, "trend": trend,
+            "changes": {"previous_scan_id": 3, "counts": "x", "fixed": "x",
+                        "new_failures": [None, 3, "acme/alpha"]}}
+    tree = parse(render_html(frame, meta))
+    sections = [n.attrs.get("id") for n in tree.root.find("section")]
+    assert "changes" in sections
+    shown = isinstance(trend, dict) and isinstance(trend.get("scans"), list) and len(
+        [s for s in trend["scans"] if isinstance(s, dict)]) > 1
+    assert ("trend" in sections) == shown
+    if shown:  # nothing usable to draw: no line, no point, and the table says n/a
+        svg = _section(tree, "trend").find("svg")[0]
+        assert svg.find("polyline") == [] and svg.find("circle") == []
+        rows = _section(tree, "trend").find("tbody")[0].find("tr")
+        assert [r.find("td")[2].ordered_text() for r in rows] == ["n/a"] * 3
+
+
+def test_html_without_history_or_with_nothing_changed(reports: Reports) -> None:
+    frame = load_findings(reports.folder / "findings.jsonl")
+    tree = parse(render_html(frame, reports.meta))  # a scan recorded in no store
+    assert {n.attrs.get("id") for n in tree.root.find("section")}.isdisjoint(
+        {"changes", "trend"})
+    assert not [a for a in tree.root.find("a") if a.attrs.get("href") in ("#changes", "#trend")]
+    first = parse(render_html(frame, {**reports.meta, "changes": {
+        "scan_id": 1, "previous_scan_id": None, "counts": {}}}))
+    assert "This is the first recorded scan of this source" in _section(
+        first, "changes").ordered_text()
+    quiet = parse(render_html(frame, {**reports.meta, "changes": {
+        "scan_id": 2, "previous_scan_id": 1, "previous_started": "nonsense",
+        "counts": dict.fromkeys(("new_failures", "fixed"), 0)}}))
+    section = _section(quiet, "changes")
+    assert "Nothing changed since the previous scan." in section.ordered_text()
+    assert "compared with scan 1 of nonsense" in " ".join(section.ordered_text().split())
+    assert section.find("h3") == []

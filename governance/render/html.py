@@ -1,5 +1,6 @@
 """report.html: org summary, repository x policy matrix, a panel per repository, a view per
-policy, for 10 or 10,000 repositories.
+policy, for 10 or 10,000 repositories; for a scan recorded in a store, what changed since
+the previous scan and compliance over time (inline SVG charts drawn here).
 
 One self-contained file: the CSS and the script (reports/templates/report.css and report.js)
 are inlined and nothing is fetched, so it works from file://. The findings are embedded once,
@@ -35,17 +36,21 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from governance import resources
-from governance.models import Severity
+from governance.models import Severity, compliance_of
 from governance.render.summary import (
     DECIDED,
     PolicyInfo,
     PolicyRow,
     RepositoryRow,
-    compliance_of,
+    Trend,
+    TrendScan,
+    change_lists,
     outcome_counts,
     policies_of,
     policy_rows,
+    previous_scan_of,
     repository_rows,
+    trend_of,
 )
 from governance.render.tabular import finding_records
 
@@ -408,6 +413,195 @@ def repo_href(name: str) -> str:
     return "#repo=" + quote(name, safe="")
 
 
+# --- scan history: "Since the last scan" and compliance over time -----------------------
+#
+# Only for a scan recorded in a store, whose meta carries `changes` and `trend`
+# (governance.history). The charts are inline SVG computed here: coordinates are numbers
+# this module formats, every text (titles, labels) goes through autoescaping, and styling
+# is by class from report.css, so the CSP needs nothing more.
+
+CHANGE_LIMIT = 20  # entries shown per list of changes, then "... and N more"
+CHANGE_MESSAGE_LIMIT = 300  # characters of a message in the list of changes
+TREND_LIMIT = 30  # scans in the charts
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A plotting area in SVG user units: scans spread evenly from left to right (oldest
+    first), compliance 0 % at the bottom to 100 % at the top."""
+
+    width: int  # of the whole SVG (its viewBox starts at 0 0)
+    height: int
+    left: float
+    top: float
+    plot_width: float
+    plot_height: float
+
+    def x(self, index: int, count: int) -> float:
+        if count <= 1:
+            return self.left + self.plot_width / 2
+        return self.left + self.plot_width * index / (count - 1)
+
+    def y(self, value: float) -> float:
+        return self.top + self.plot_height * (100.0 - value) / 100.0
+
+
+CHART = Plot(640, 180, 46.0, 10.0, 574.0, 140.0)  # the org's compliance over time
+SPARK = Plot(96, 24, 3.0, 3.0, 90.0, 18.0)  # one policy's, in the policy table
+
+
+def _coordinate(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _series(values: list[float | None], plot: Plot) -> dict[str, Any]:
+    """Polylines through each run of known values (a gap where a value is None) and a
+    point per known value; `lonely` points have no known neighbour (no line shows them)."""
+    count = len(values)
+    lines: list[str] = []
+    run: list[str] = []
+    dots: list[dict[str, Any]] = []
+    for index, value in enumerate(values):
+        if value is None:
+            if len(run) > 1:
+                lines.append(" ".join(run))
+            run = []
+            continue
+        x, y = _coordinate(plot.x(index, count)), _coordinate(plot.y(value))
+        run.append(f"{x},{y}")
+        before = values[index - 1] if index > 0 else None
+        after = values[index + 1] if index + 1 < count else None
+        dots.append({"x": x, "y": y, "index": index, "value": value,
+                     "lonely": before is None and after is None})
+    if len(run) > 1:
+        lines.append(" ".join(run))
+    return {"lines": lines, "dots": dots}
+
+
+def _day(started: str) -> str:
+    """The date of an ISO timestamp (UTC when it has a zone), or the text as it is."""
+    _, shown, parsed = _when(started)
+    return shown[:10] if parsed is not None else shown
+
+
+def _delta(values: list[float | None]) -> dict[str, str] | None:
+    """The change from the previous scan to this one, in percentage points."""
+    if len(values) < 2 or values[-1] is None or values[-2] is None:
+        return None
+    change = round(values[-1] - values[-2], 1)
+    if change > 0:
+        return {"cls": "up", "sym": "\u25b2", "text": f"+{change:.1f} pts"}
+    if change < 0:
+        return {"cls": "down", "sym": "\u25bc", "text": f"\u2212{-change:.1f} pts"}
+    return {"cls": "same", "sym": "=", "text": "\u00b10.0 pts"}
+
+
+def _trend_view(trend: Trend, policy_ids: list[str]) -> dict[str, Any]:
+    scans = trend.scans
+    count = len(scans)
+    values = [s.compliance for s in scans]
+    known = [(v, s) for v, s in zip(values, scans, strict=True) if v is not None]
+
+    def name(scan: TrendScan) -> str:
+        return f"scan {scan.id}" if scan.id is not None else "a scan"
+
+    if known:
+        (first, first_scan), (last, last_scan) = known[0], known[-1]
+        desc = (f"Overall compliance in the last {count} recorded scans of this source, "
+                f"oldest first: {percent(first)} on {_day(first_scan.started)} "
+                f"({name(first_scan)}), {percent(last)} on {_day(last_scan.started)} "
+                f"({name(last_scan)}); lowest {percent(min(v for v, _ in known))}, highest "
+                f"{percent(max(v for v, _ in known))}. The table below lists every scan.")
+    else:
+        desc = f"No scan of the last {count} decided any finding: there is no compliance."
+    delta = _delta(values)
+    org = _series(values, CHART)
+    for dot in org["dots"]:
+        scan = scans[dot["index"]]
+        dot["title"] = f"{name(scan).capitalize()}, {_day(scan.started)}: {percent(dot['value'])}"
+    ticks = [{"label": f"{v}%", "y": _coordinate(CHART.y(v)), "x": _coordinate(CHART.left - 6),
+              "x1": _coordinate(CHART.left), "x2": _coordinate(CHART.left + CHART.plot_width)}
+             for v in (0, 50, 100)]
+    baseline = _coordinate(CHART.top + CHART.plot_height + 16)
+    xlabels = [{"x": _coordinate(CHART.x(0, count)), "y": baseline, "anchor": "start",
+                "text": _day(scans[0].started)},
+               {"x": _coordinate(CHART.x(count - 1, count)), "y": baseline, "anchor": "end",
+                "text": _day(scans[-1].started)}]
+    rows = []
+    for scan in scans:
+        iso, shown, _ = _when(scan.started)
+        rows.append({"id": "" if scan.id is None else scan.id, "started": shown,
+                     "started_iso": iso,
+                     "repositories": "" if scan.repositories is None else scan.repositories,
+                     "compliance_text": percent(scan.compliance), "band": band(scan.compliance),
+                     "counts": {o: scan.outcomes.get(o, 0) for o in OUTCOME_VIEWS}})
+    policies = {}
+    for policy_id in policy_ids:
+        series = trend.policies.get(policy_id)
+        if series is None or all(v is None for v in series):
+            continue
+        drawn = _series(series, SPARK)
+        drawn["marks"] = [d for d in drawn["dots"] if d["lonely"] or d["index"] == count - 1]
+        drawn["label"] = (f"{policy_id}: compliance in the last {count} scans, oldest first: "
+                          + ", ".join(percent(v) for v in series))
+        drawn["delta"] = _delta(series)
+        policies[policy_id] = drawn
+    return {
+        "count": count, "org": org, "delta": delta, "ticks": ticks, "xlabels": xlabels,
+        "title": f"Overall compliance over the last {count} recorded scans",
+        "desc": desc, "rows": rows, "policies": policies, "chart": CHART, "spark": SPARK,
+    }
+
+
+def _outcome_label(outcome: str) -> str:
+    return _outcome_view(outcome).label if outcome else ""
+
+
+def _change_entry(kind: str, entry: Mapping[str, str], names: set[str],
+                  titles: Mapping[str, str]) -> dict[str, Any]:
+    repository, policy = entry["repository"], entry["policy"]
+    href = ""
+    if repository in names and kind != "removed_repositories":
+        href = repo_href(repository) + (f"&p={quote(policy, safe='')}" if policy else "")
+    note = ""
+    if kind == "new_failures":
+        previous = entry["previous_outcome"]
+        note = f"was {_outcome_label(previous)}" if previous else "not evaluated before"
+    elif kind == "fixed":
+        note = f"now {_outcome_label(entry['outcome'] or 'pass')}"
+    elif kind == "expired_waivers":
+        note = "waiver" + (f" by {entry['owner']}" if entry["owner"] else "") + (
+            f" expired on {entry['expires']}" if entry["expires"] else " expired") + (
+            f": {entry['reason']}" if entry["reason"] else "")
+    message = entry["message"]
+    if len(message) > CHANGE_MESSAGE_LIMIT:
+        message = message[:CHANGE_MESSAGE_LIMIT - 1].rstrip() + "\u2026"
+    return {"repository": repository, "href": href, "policy": policy,
+            "title": titles.get(policy, policy) if policy else "",
+            "severity": entry["severity"] if entry["severity"] in SEVERITIES else "",
+            "note": note, "message": message if kind != "expired_waivers" else "",
+            # a fixed finding carries the message of the failure it fixed
+            "lead": "it failed with:" if kind == "fixed" else ""}
+
+
+def _changes_view(changes: object, names: set[str], titles: Mapping[str, str]
+                  ) -> dict[str, Any] | None:
+    if not isinstance(changes, Mapping):
+        return None
+    previous = previous_scan_of(changes)
+    if previous is None:
+        return {"first": True}
+    iso, started, _ = _when(changes.get("previous_started"))
+    lists = []
+    for found in change_lists(changes):
+        entries = [_change_entry(found.key, e, names, titles)
+                   for e in found.entries[:CHANGE_LIMIT]]
+        lists.append({"key": found.key, "title": found.title, "total": found.total,
+                      "entries": entries, "more": found.total - len(entries)})
+    return {"first": False, "previous": previous, "previous_started": started,
+            "previous_iso": iso, "lists": lists, "any": any(c["total"] for c in lists)}
+
+
 def build_context(frame: pd.DataFrame, meta: Mapping[str, object]) -> dict[str, Any]:
     """Everything the template shows, as plain values (the template only loops and prints)."""
     infos = policies_of(frame, meta)
@@ -421,6 +615,9 @@ def build_context(frame: pd.DataFrame, meta: Mapping[str, object]) -> dict[str, 
 
     counts = outcome_counts(frame["outcome"])
     value = compliance_of(counts)
+    scan_id = meta.get("scan_id")
+    trend = trend_of(meta.get("trend"), scan_id if isinstance(scan_id, int) else None,
+                     TREND_LIMIT)
     css, js = _asset(STYLESHEET, "</style"), _asset(SCRIPT, "</script")
     csp = "; ".join([
         "default-src 'none'", f"style-src {_csp_hash(css)}", f"script-src {_csp_hash(js)}",
@@ -444,6 +641,10 @@ def build_context(frame: pd.DataFrame, meta: Mapping[str, object]) -> dict[str, 
         "waived": waived[:WAIVER_LIMIT],
         "waived_total": len(waived),
         "repo_href": repo_href,
+        "changes": _changes_view(meta.get("changes"), {r.name for r in repo_rows},
+                                 {p.id: p.title for p in infos}),
+        "trend": _trend_view(trend, [p["id"] for p in policy_table])
+        if trend is not None and len(trend.scans) > 1 else None,
         "bar_width": BAR_WIDTH,
         "data": Markup(script_json(data)),  # escaped for the script element by script_json
         "css": Markup(css),  # static files of this project, never scan data

@@ -25,9 +25,9 @@ from typing import Any
 
 import pandas as pd
 
+from governance.models import compliance_of
 from governance.render.summary import (
     DECIDED,
-    compliance_of,
     outcome_counts,
     policies_of,
     policy_rows,

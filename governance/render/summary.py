@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from governance.models import Outcome, Severity
+from governance.models import Outcome, Severity, compliance_of
 
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 DECIDED: tuple[str, ...] = (Outcome.PASS.value, Outcome.FAIL.value, Outcome.WAIVED.value)
@@ -41,20 +41,6 @@ def outcome_counts(outcomes: Iterable[object]) -> dict[str, int]:
         key = str(outcome)
         counts[key] = counts.get(key, 0) + 1
     return counts
-
-
-def compliance_of(counts: Mapping[str, int]) -> float | None:
-    """(pass + waived) / (pass + fail + waived) in percent; None when nothing is decided."""
-    good = counts.get("pass", 0) + counts.get("waived", 0)
-    bad = counts.get("fail", 0)
-    if good + bad == 0:
-        return None
-    value = round(good * 100 / (good + bad), 1)
-    if bad and value >= 100.0:
-        return 99.9
-    if good and value <= 0.0:
-        return 0.1
-    return value
 
 
 def compliance(frame: pd.DataFrame) -> float | None:
@@ -213,3 +199,125 @@ def summary(frame: pd.DataFrame, meta: Mapping[str, object] | None = None) -> di
         "by_policy": [row.as_dict() for row in policy_rows(frame, policies)],
         "by_repository": [row.as_dict() for row in repositories],
     }
+
+
+# --- scan history: what changed since the previous scan, compliance over time ------------
+#
+# A scan recorded in a store carries `changes` and `trend` in its meta (governance.history:
+# Changes.as_dict() and trend_meta()). The meta may come back from JSON or from an older
+# version, so both are read defensively: wrong types are skipped, never trusted.
+
+CHANGE_KINDS: tuple[tuple[str, str], ...] = (
+    ("new_failures", "New failures"),
+    ("fixed", "Fixed"),
+    ("new_repositories", "New repositories"),
+    ("removed_repositories", "Removed repositories"),
+    ("expired_waivers", "Expired waivers"),
+)
+_CHANGE_FIELDS = ("repository", "policy", "severity", "outcome", "previous_outcome", "message",
+                  "owner", "reason", "expires")
+
+
+@dataclass(frozen=True)
+class ChangeList:
+    """One list of `changes`: its entries (most severe first, then by repository and
+    policy) and its full length, which may exceed the entries when the list was cut."""
+
+    key: str
+    title: str
+    total: int
+    entries: list[dict[str, str]]
+
+
+def previous_scan_of(changes: Mapping[str, Any]) -> int | None:
+    value = changes.get("previous_scan_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def change_lists(changes: Mapping[str, Any]) -> list[ChangeList]:
+    """Every kind of change, in CHANGE_KINDS order (empty ones included). Entries are
+    dicts of strings (missing values are ""); a list of names becomes entries with only a
+    `repository`."""
+    counts = changes.get("counts")
+    counts = counts if isinstance(counts, Mapping) else {}
+    lists = []
+    for key, title in CHANGE_KINDS:
+        entries: list[dict[str, str]] = []
+        raw = changes.get(key)
+        for item in raw if isinstance(raw, (list, tuple)) else ():
+            if isinstance(item, Mapping):
+                entries.append({name: "" if item.get(name) is None else str(item.get(name))
+                                for name in _CHANGE_FIELDS})
+            elif isinstance(item, str):
+                entries.append({**dict.fromkeys(_CHANGE_FIELDS, ""), "repository": item})
+        entries.sort(key=lambda e: (-severity_rank(e["severity"]), e["repository"],
+                                    e["policy"]))
+        total = counts.get(key)
+        if not isinstance(total, int) or isinstance(total, bool) or total < len(entries):
+            total = len(entries)
+        lists.append(ChangeList(key, title, total, entries))
+    return lists
+
+
+@dataclass(frozen=True)
+class TrendScan:
+    """One recorded scan in a trend: its id, start and overall compliance."""
+
+    id: int | None
+    started: str
+    repositories: int | None
+    compliance: float | None
+    outcomes: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Compliance over recorded scans, oldest first; `policies` holds, per policy id, one
+    value (or None: not evaluated, nothing decided) per scan."""
+
+    scans: list[TrendScan]
+    policies: dict[str, list[float | None]]
+
+
+def _percent_value(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if 0.0 <= number <= 100.0 else None  # also drops NaN
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def trend_of(value: object, upto: int | None = None, limit: int = 30) -> Trend | None:
+    """The meta's `trend` as a Trend: only the scans up to scan `upto` (a report of an
+    older scan does not show later ones), at most the last `limit`. None when there is
+    no usable trend."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("scans"), list):
+        return None
+    keep: list[int] = []
+    scans: list[TrendScan] = []
+    for index, item in enumerate(value["scans"]):
+        if not isinstance(item, Mapping):
+            continue
+        scan_id = _count(item.get("id"))
+        if upto is not None and scan_id is not None and scan_id > upto:
+            continue
+        outcomes = item.get("outcomes")
+        keep.append(index)
+        scans.append(TrendScan(
+            scan_id, str(item.get("started") or ""), _count(item.get("repositories")),
+            _percent_value(item.get("compliance")),
+            {str(k): n for k, n in outcomes.items() if _count(n) is not None}
+            if isinstance(outcomes, Mapping) else {}))
+    keep, scans = keep[-limit:], scans[-limit:]
+    if not scans:
+        return None
+    policies: dict[str, list[float | None]] = {}
+    raw = value.get("policies")
+    for policy, series in (raw.items() if isinstance(raw, Mapping) else ()):
+        if isinstance(series, list):
+            policies[str(policy)] = [_percent_value(series[i]) if i < len(series) else None
+                                     for i in keep]
+    return Trend(scans, policies)
