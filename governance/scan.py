@@ -106,79 +106,85 @@ def run_scan(
     config = _with_overrides(load_config(request.config_path), request)
     pack_path, enabled = load_policies(config, request.pack)
     engine = Engine(enabled, config.waivers, request.today)
+    owned = provider is None  # a provider we open is ours to close (sessions, caches)
     provider = provider or open_source(request.source, github=request.github)
-    excluded = 0
-
-    def in_scope(ref: RepoRef) -> bool:
-        nonlocal excluded
-        selected = config.selects(ref)
-        excluded += not selected
-        return selected
-
-    refs: Iterator[RepoRef] = (r for r in provider.list_repos() if in_scope(r))
-    if single_repository:
-        refs = _exactly_one(refs, request.source)
-
-    stats = ScanStats()
-    started = dt.datetime.now(dt.timezone.utc)
-    meta: dict[str, object] = {
-        "source": request.source,
-        "pack": pack_path.stem,
-        "policies": [
-            {
-                "id": e.id,
-                "title": e.definition.title,
-                "severity": e.severity.value,
-                "rationale": e.definition.rationale.strip(),
-                "remediation": e.definition.remediation.strip(),
-                "autofix": e.definition.autofix,
-                "references": list(e.definition.references),
-                "tags": list(e.definition.tags),
-            }
-            for e in enabled
-        ],
-        "waivers_checked_on": engine.today.isoformat(),
-        "tool_version": __version__,
-        "started": started.isoformat(timespec="seconds"),
-    }
-    recorder = None
-    if request.store is not None:
-        recorder = _Recorder(request, provider, enabled, pack_path.stem, meta)
-    outcome = ScanOutcome(stats, spool_folder / SPOOL_NAME)
-    done = outcome.done
-
-    def record(ref: RepoRef, findings: list[Finding]) -> None:
-        stats.add(ref.name, findings)
-        if on_repository is not None:
-            on_repository(ref, findings)
-
-    def result(item: RepoResult) -> None:
-        done[item.status] += 1
-        if recorder is not None:
-            recorder.record(item)
-
-    spool_folder.mkdir(parents=True, exist_ok=True)
     try:
-        with outcome.spool.open("w", encoding="utf-8") as out:
-            for finding in engine.run(provider, refs, record,
-                                      recorder.carry if recorder else None, result):
-                out.write(json.dumps(finding.as_dict(), default=str) + "\n")
-    except BaseException as stop:
+        excluded = 0
+
+        def in_scope(ref: RepoRef) -> bool:
+            nonlocal excluded
+            selected = config.selects(ref)
+            excluded += not selected
+            return selected
+
+        refs: Iterator[RepoRef] = (r for r in provider.list_repos() if in_scope(r))
+        if single_repository:
+            refs = _exactly_one(refs, request.source)
+
+        stats = ScanStats()
+        started = dt.datetime.now(dt.timezone.utc)
+        meta: dict[str, object] = {
+            "source": request.source,
+            "pack": pack_path.stem,
+            "policies": [
+                {
+                    "id": e.id,
+                    "title": e.definition.title,
+                    "severity": e.severity.value,
+                    "rationale": e.definition.rationale.strip(),
+                    "remediation": e.definition.remediation.strip(),
+                    "autofix": e.definition.autofix,
+                    "references": list(e.definition.references),
+                    "tags": list(e.definition.tags),
+                }
+                for e in enabled
+            ],
+            "waivers_checked_on": engine.today.isoformat(),
+            "tool_version": __version__,
+            "started": started.isoformat(timespec="seconds"),
+        }
+        recorder = None
+        if request.store is not None:
+            recorder = _Recorder(request, provider, enabled, pack_path.stem, meta)
+        outcome = ScanOutcome(stats, spool_folder / SPOOL_NAME)
+        done = outcome.done
+
+        def record(ref: RepoRef, findings: list[Finding]) -> None:
+            stats.add(ref.name, findings)
+            if on_repository is not None:
+                on_repository(ref, findings)
+
+        def result(item: RepoResult) -> None:
+            done[item.status] += 1
+            if recorder is not None:
+                recorder.record(item)
+
+        spool_folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with outcome.spool.open("w", encoding="utf-8") as out:
+                for finding in engine.run(provider, refs, record,
+                                          recorder.carry if recorder else None, result):
+                    out.write(json.dumps(finding.as_dict(), default=str) + "\n")
+        except BaseException as stop:
+            if recorder is not None:
+                recorder.stopped(stop)
+            raise
+        meta.update({
+            "excluded_repositories": excluded,
+            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "repositories": stats.repositories,
+            "partial": stats.partial,
+        })
         if recorder is not None:
-            recorder.stopped(stop)
-        raise
-    meta.update({
-        "excluded_repositories": excluded,
-        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "repositories": stats.repositories,
-        "partial": stats.partial,
-    })
-    if recorder is not None:
-        recorder.finish(stats, meta)
-        outcome.scan_id, outcome.resumed = recorder.scan_id, recorder.resumed
-        outcome.notes = recorder.notes
-    outcome.meta = meta
-    return outcome
+            recorder.finish(stats, meta)
+            outcome.scan_id, outcome.resumed = recorder.scan_id, recorder.resumed
+            outcome.notes = recorder.notes
+        outcome.meta = meta
+        return outcome
+    finally:
+        close = getattr(provider, "close", None)
+        if owned and callable(close):
+            close()
 
 
 def canonical_source(spec: str) -> str:
