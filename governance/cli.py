@@ -20,6 +20,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -85,6 +86,14 @@ GitHubUrlOption = Annotated[
     typer.Option("--github-url", help="GitHub API URL (default $GITHUB_API_URL, else "
                  "https://api.github.com; Enterprise Server: https://HOST/api/v3)."),
 ]
+GitLabUrlOption = Annotated[
+    str | None,
+    typer.Option("--gitlab-url", help="GitLab URL (default $GITLAB_URL, else https://gitlab.com)."),
+]
+GitLabLintOption = Annotated[
+    bool, typer.Option("--gitlab-ci-lint", help="Ask GitLab's CI lint API for the merged "
+                       "configuration (resolves includes from other projects and templates).")
+]
 ConcurrencyOption = Annotated[
     int, typer.Option("--concurrency", min=1, max=32, help="Parallel API requests.")
 ]
@@ -107,15 +116,23 @@ ForksOption = Annotated[
 ]
 
 
-def _forge_options(github_url: str | None, concurrency: int, max_wait: float,
-                   cache_dir: Path | None) -> dict[str, object]:
-    """Keyword options for forge providers; credentials only ever come from the environment."""
-    options: dict[str, object] = {"concurrency": concurrency, "max_wait": max_wait}
-    if github_url:
-        options["api_url"] = github_url
+@dataclass(frozen=True)
+class _Forges:
+    """Keyword options for the forge providers; credentials only come from the environment."""
+
+    github: dict[str, object]
+    gitlab: dict[str, object]
+
+
+def _forge_options(github_url: str | None, gitlab_url: str | None, gitlab_ci_lint: bool,
+                   concurrency: int, max_wait: float, cache_dir: Path | None) -> _Forges:
+    common: dict[str, object] = {"concurrency": concurrency, "max_wait": max_wait}
     if cache_dir is not None:
-        options["cache_dir"] = cache_dir
-    return options
+        common["cache_dir"] = cache_dir
+    github = {**common, **({"api_url": github_url} if github_url else {})}
+    gitlab = {**common, "ci_lint": gitlab_ci_lint,
+              **({"api_url": gitlab_url} if gitlab_url else {})}
+    return _Forges(github, gitlab)
 
 
 def _version(value: bool) -> None:
@@ -156,7 +173,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
 def _scan(source: str, config: Path | None, pack: str | None, out: Path,
           formats: list[str], single: bool = False, show_progress: bool = True,
           store: Path | None = None, full: bool = False, resume: bool = False,
-          forge: dict[str, object] | None = None, include_archived: bool | None = None,
+          forge: _Forges | None = None, include_archived: bool | None = None,
           include_forks: bool | None = None) -> Any:
     from governance.render import write_reports
     from governance.scan import ScanRequest, run_scan
@@ -169,7 +186,9 @@ def _scan(source: str, config: Path | None, pack: str | None, out: Path,
                 progress.update(task, advance=1, description=ref.name)
 
         request = ScanRequest(source, config, pack, store=store, full=full, resume=resume,
-                              github=forge or {}, include_archived=include_archived,
+                              github=forge.github if forge else {},
+                              gitlab=forge.gitlab if forge else {},
+                              include_archived=include_archived,
                               include_forks=include_forks)
         outcome = run_scan(request, out, advance, single)
     written = write_reports(outcome.spool, outcome.meta, out, formats) if formats else []
@@ -196,8 +215,8 @@ def _sigterm_interrupts() -> Iterator[None]:
 @app.command()
 def scan(
     source: Annotated[str, typer.Argument(
-        help="local:PATH (a checkout or a folder of checkouts), github:ORG[,ORG...] or "
-             "github:ORG/REPO")],
+        help="local:PATH (a checkout or a folder of checkouts), github:ORG[,ORG...], "
+             "github:ORG/REPO, gitlab:GROUP[/SUBGROUP...][,GROUP...] or gitlab:GROUP/PROJECT")],
     config: ConfigOption = None,
     pack: PackOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = DEFAULT_OUT,
@@ -222,6 +241,8 @@ def scan(
                      "new since the last scan."),
     ] = None,
     github_url: GitHubUrlOption = None,
+    gitlab_url: GitLabUrlOption = None,
+    gitlab_ci_lint: GitLabLintOption = False,
     concurrency: ConcurrencyOption = 4,
     max_wait: MaxWaitOption = 3600.0,
     cache_dir: CacheDirOption = None,
@@ -240,8 +261,9 @@ def scan(
             outcome, written = _scan(source, config, pack, out,
                                      formats or list(DEFAULT_FORMATS), store=store,
                                      full=full, resume=resume,
-                                     forge=_forge_options(github_url, concurrency, max_wait,
-                                                          cache_dir),
+                                     forge=_forge_options(github_url, gitlab_url,
+                                                          gitlab_ci_lint, concurrency,
+                                                          max_wait, cache_dir),
                                      include_archived=include_archived,
                                      include_forks=include_forks)
     except ScanInterrupted as stop:
@@ -400,7 +422,8 @@ def prune(
 @app.command()
 def audit(
     target: Annotated[str, typer.Argument(
-        help="One repository: a path, local:PATH or github:ORG/REPO")] = ".",
+        help="One repository: a path, local:PATH, github:ORG/REPO or gitlab:GROUP/PROJECT")
+    ] = ".",
     config: ConfigOption = None,
     pack: PackOption = None,
     fail_on: Annotated[
@@ -412,6 +435,8 @@ def audit(
     ] = None,
     formats: FormatOption = None,
     github_url: GitHubUrlOption = None,
+    gitlab_url: GitLabUrlOption = None,
+    gitlab_ci_lint: GitLabLintOption = False,
     max_wait: MaxWaitOption = 3600.0,
     cache_dir: CacheDirOption = None,
 ) -> None:
@@ -430,7 +455,8 @@ def audit(
         # An audit names one repository explicitly: archived or forked, it is audited.
         outcome, _ = _scan(target, config, pack, folder, wanted, single=True,
                            show_progress=False,
-                           forge=_forge_options(github_url, 4, max_wait, cache_dir),
+                           forge=_forge_options(github_url, gitlab_url, gitlab_ci_lint, 4,
+                                                max_wait, cache_dir),
                            include_archived=True, include_forks=True)
         findings = [json.loads(line) for line in outcome.spool.read_text().splitlines()]
     failing = [f for f in findings

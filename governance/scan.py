@@ -37,8 +37,10 @@ class ScanRequest:
     store: Path | None = None  # the SQLite store recording the scan; None: no history
     full: bool = False  # evaluate every repository, even those whose head did not change
     resume: bool = False  # continue the latest scan of the source if it did not finish
-    # Keyword options of the GitHub provider (api_url, concurrency, max_wait, cache_dir).
+    # Keyword options of the forge providers (api_url, concurrency, max_wait, cache_dir;
+    # GitLab also ci_lint).
     github: Mapping[str, object] = field(default_factory=dict)
+    gitlab: Mapping[str, object] = field(default_factory=dict)
     # Command-line overrides of governance.yml's `repositories: archived / forks`.
     include_archived: bool | None = None
     include_forks: bool | None = None
@@ -107,7 +109,8 @@ def run_scan(
     pack_path, enabled = load_policies(config, request.pack)
     engine = Engine(enabled, config.waivers, request.today)
     owned = provider is None  # a provider we open is ours to close (sessions, caches)
-    provider = provider or open_source(request.source, github=request.github)
+    provider = provider or open_source(request.source, github=request.github,
+                                       gitlab=request.gitlab)
     try:
         excluded = 0
 

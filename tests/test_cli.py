@@ -199,14 +199,14 @@ def test_audit_writes_reports_when_asked(runner: CliRunner, config: Path,
         (["audit", "acme"], "acme holds several repositories (acme/a, acme/b, ...); audit "
                             "takes one repository"),
         (["audit", "svn:acme/api"], "unknown source 'svn:acme/api': expected local:PATH"),
-        (["audit", "gitlab:acme/api"], "the gitlab provider is not available in this version"),
+        (["audit", "gitlab:acme/api"], "the gitlab provider needs credentials: set GITLAB_TOKEN"),
         (["audit", "nowhere"], "no such folder"),
         (["audit", "acme/a", "--config", "missing.yml"], "missing.yml: file not found"),
         (["audit", "acme/a", "--output", "xml"], "expected text or json"),
         (["audit", "acme/a", "--fail-on", "severe"], "'severe' is not one of"),
         (["scan", "acme", "--no-such-flag"], "No such option: --no-such-flag"),
     ],
-    ids=["several-repos", "unknown-source", "planned-provider", "missing-path",
+    ids=["several-repos", "unknown-source", "forge-without-credentials", "missing-path",
          "missing-config", "bad-output", "bad-severity", "unknown-flag"],
 )
 def test_usage_and_config_errors_exit_2(
