@@ -258,8 +258,10 @@ class _Recorder:
             self.store.reopen_scan(self.scan_id)
             self.recorded = self.store.repository_states(self.scan_id)
         else:
+            # One start time for the store and the reports, so diffs name the same moment.
             self.scan_id = self.store.begin_scan(
-                self.source, pack, self.fingerprint, __version__, meta)
+                self.source, pack, self.fingerprint, __version__, meta,
+                started=str(meta["started"]))
             self.recorded = {}
         self.position = max((s.position for s in self.recorded.values()), default=-1) + 1
         baseline = None if request.full else self.store.latest(

@@ -208,7 +208,8 @@ def _intern_body(conn: sqlite3.Connection, text: str) -> int:
 # --------------------------------------------------------------------------- the store
 
 class Store:
-    """One governance store file. `create=False` refuses a missing file (read commands)."""
+    """One governance store file. `create=False` refuses a missing or empty file (read
+    commands: an empty file is a store that a scan is creating; they never initialise it)."""
 
     def __init__(self, path: Path, *, create: bool = True):
         self.path = path
@@ -225,7 +226,7 @@ class Store:
         except sqlite3.Error as error:
             raise ConfigError(f"cannot open the store: {error}", str(path)) from None
         try:
-            self._open()
+            self._open(create)
         except sqlite3.DatabaseError as error:
             self._conn.close()
             raise ConfigError(f"not a governance store ({error})", str(path)) from None
@@ -233,15 +234,24 @@ class Store:
             self._conn.close()
             raise
 
-    def _open(self) -> None:
+    def _open(self, create: bool) -> None:
         conn = self._conn
-        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = {row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # One read transaction, one snapshot: a store that a scan is creating right now is
+        # seen before its first migration or after it, never half (no mark but tables).
+        conn.execute("BEGIN")
+        try:
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = {row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.execute("COMMIT")
         if application_id != APPLICATION_ID and tables:
             raise ConfigError("not a governance store (an SQLite database of something else)",
                               str(self.path))
         if not tables:
+            if not create:  # empty: a scan is creating it; a reader must not race it
+                raise ConfigError("no governance store here yet; `governance scan` creates it",
+                                  str(self.path))
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only before the first table
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across crashes of us
