@@ -39,34 +39,30 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import hashlib
-import json
 import logging
 import math
 import os
-import random
 import re
 import threading
 import time
 import urllib.parse
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from governance import __version__
 from governance.errors import ConfigError, FileProblem, ProviderError
 from governance.httpcache import (
     CachedBlob,
-    CachedResponse,
     ForgeCache,
     default_cache_dir,
     fingerprint,
 )
 from governance.models import RepoRef, TreeEntry
+from governance.providers import forge
 from governance.providers import github_queries as queries
 from governance.providers.base import Needs
 from governance.settings import DEFAULT_BRANCH_RULES, BranchRules, Enforcement, RuleSource
@@ -96,7 +92,7 @@ _KINDS = {"100644": "file", "100755": "file", "100664": "file", "120000": "symli
           "160000": "submodule"}
 _ENFORCEMENT: dict[str, Enforcement] = {
     "ACTIVE": "active", "EVALUATE": "evaluate", "DISABLED": "disabled"}
-_TRANSIENT_STATUS = {500, 502, 503, 504}
+_TRANSIENT_STATUS = forge.TRANSIENT_STATUS
 # RepoRef.head_sha (the head when the listing knows it cheaply) in this version of models?
 _REF_HAS_HEAD = "head_sha" in {f.name for f in fields(RepoRef)}
 
@@ -329,29 +325,12 @@ def _clock_time(epoch: float) -> str:
 
 
 @dataclass(frozen=True)
-class _Reply:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+class _Reply(forge.Reply):
     link: str = ""
     from_cache: bool = False
 
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body or b"null")
-        except ValueError:
-            raise GitHubError(f"GitHub answered {self.status} with a body that is not JSON"
-                              ) from None
-
-    @property
-    def message(self) -> str:
-        try:
-            data = json.loads(self.body)
-        except ValueError:
-            data = None
-        if isinstance(data, Mapping) and isinstance(data.get("message"), str):
-            return str(data["message"])
-        return f"HTTP {self.status}"
+    forge_name: ClassVar[str] = "GitHub"
+    error: ClassVar[Callable[[str], Exception]] = GitHubError
 
 
 def _describe(method: str, url: str) -> str:
@@ -359,48 +338,30 @@ def _describe(method: str, url: str) -> str:
     return f"{method} {parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
-class _Transport:
+class _Transport(forge.ForgeTransport):
     """HTTP with bounded concurrency, conditional GETs, rate limits and bounded retries."""
 
     def __init__(self, *, api_url: str, graphql_url: str, cache: ForgeCache, gate: _RateGate,
                  concurrency: int, timeout: float, max_attempts: int, backoff: float,
                  max_wait: float, sleep: Callable[[float], None]):
-        import requests
-        from requests.adapters import HTTPAdapter
-
+        super().__init__(forge="GitHub", unavailable=GitHubUnavailable,
+                         concurrency=concurrency, timeout=timeout, max_attempts=max_attempts,
+                         backoff=backoff, max_wait=max_wait, sleep=sleep)
         self.api_url = api_url
         self.graphql_url = graphql_url
         self._cache = cache
         self._gate = gate
-        self._timeout = timeout
-        self._max_attempts = max(1, max_attempts)
-        self._backoff = backoff
-        self._max_wait = max_wait
-        self._sleep = sleep
-        self._slots = threading.BoundedSemaphore(max(1, concurrency))
-        self._random = random.Random()
-        self._session = requests.Session()
-        self._session.trust_env = False  # no ~/.netrc credentials, no proxies from the env
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(1, concurrency) + 2,
-                              max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-
-    def close(self) -> None:
-        self._session.close()
 
     # --------------------------------------------------------------- public
 
     def get(self, identity: _Identity, url: str, *, conditional: bool = False) -> _Reply:
         """GET a REST URL; with `conditional`, through the ETag cache (304: from disk)."""
-        cached = self._cache.response(identity.key, url) if conditional else None
-        reply = self._send(identity, "GET", url, etag=cached.etag if cached else None)
-        if reply.status == 304 and cached is not None:
-            return _Reply(200, reply.headers, cached.body, cached.link, from_cache=True)
-        if conditional and reply.status == 200 and reply.headers.get("ETag"):
-            self._cache.store_response(identity.key, url, CachedResponse(
-                reply.headers["ETag"], reply.body, reply.link))
-        return reply
+        return forge.conditional_get(
+            self._cache, identity.key, url, conditional,
+            lambda etag: self._send(identity, "GET", url, etag=etag),
+            link=lambda reply: reply.link,
+            replay=lambda reply, cached: _Reply(200, reply.headers, cached.body, cached.link,
+                                                from_cache=True))
 
     def graphql(self, identity: _Identity, query: str, variables: Mapping[str, Any], *,
                 max_attempts: int | None = None) -> dict[str, Any]:
@@ -433,11 +394,9 @@ class _Transport:
                 self._gate.update_graphql(identity.key, data["rateLimit"])
             if data is None and errors and _transient_graphql(errors):
                 attempts += 1
-                if attempts >= limit:
-                    raise GitHubUnavailable(
-                        f"GitHub GraphQL kept failing ({attempts} attempts): "
-                        f"{_error_messages(errors)}")
-                self._pause(attempts, limit, f"GraphQL error: {_error_messages(errors)}")
+                self._retry(attempts, limit, f"GraphQL error: {_error_messages(errors)}",
+                            f"GitHub GraphQL kept failing ({attempts} attempts): "
+                            f"{_error_messages(errors)}")
                 continue
             return payload
 
@@ -446,8 +405,6 @@ class _Transport:
     def _send(self, identity: _Identity, method: str, url: str, *, etag: str | None = None,
               body: Any = None, resource: str = "core", max_attempts: int | None = None
               ) -> _Reply:
-        import requests
-
         what = _describe(method, url)
         limit = max_attempts or self._max_attempts
         attempts = limited = 0
@@ -461,22 +418,12 @@ class _Transport:
             }
             if etag:
                 headers["If-None-Match"] = etag
-            try:
-                with self._slots:
-                    response = self._session.request(
-                        method, url, headers=headers, json=body,
-                        timeout=(min(10.0, self._timeout), self._timeout),
-                        allow_redirects=method == "GET")
-                    content = response.content
-            except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as error:
+            exchanged = self._exchange(method, url, headers, body, what)
+            if isinstance(exchanged, str):
                 attempts += 1
-                reason = f"{type(error).__name__} on {what}"
-                if attempts >= limit:
-                    raise GitHubUnavailable(
-                        f"GitHub could not be reached ({reason}, {attempts} attempts)") from None
-                self._pause(attempts, limit, reason)
+                self._unreachable(attempts, limit, exchanged)
                 continue
+            response, content = exchanged
             reply = _Reply(response.status_code, response.headers, content,
                            response.headers.get("Link", ""))
             self._gate.update(identity.key, reply.headers)
@@ -514,32 +461,13 @@ class _Transport:
             if status in _TRANSIENT_STATUS:
                 attempts += 1
                 reason = f"{status} {reply.message} on {what}"
-                if attempts >= limit:
-                    raise GitHubUnavailable(
-                        f"GitHub kept answering {reason} ({attempts} attempts)")
-                self._pause(attempts, limit, reason)
+                self._retry(attempts, limit, reason,
+                            f"GitHub kept answering {reason} ({attempts} attempts)")
                 continue
             return reply
 
-    def _backoff_delay(self, attempts: int) -> float:
-        base: float = self._backoff * 2.0 ** (attempts - 1)
-        return min(60.0, base) * self._random.uniform(0.5, 1.5)
 
-    def _pause(self, attempts: int, limit: int, reason: str) -> None:
-        delay = self._backoff_delay(attempts)
-        log.info("GitHub: %s; retrying in %.2f s (attempt %d of %d)", reason, delay,
-                 attempts + 1, limit)
-        self._sleep(delay)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+_retry_after = forge.retry_after
 
 
 def _reset_of(headers: Mapping[str, str]) -> float | None:
@@ -572,10 +500,7 @@ def _error_messages(errors: Iterable[Mapping[str, Any]]) -> str:
 # --------------------------------------------------------------------------- git helpers
 
 
-def _blob_id(data: bytes, length: int) -> str:
-    header = f"blob {len(data)}\0".encode("ascii")
-    digest = hashlib.sha256 if length == 64 else hashlib.sha1
-    return digest(header + data).hexdigest()
+_blob_id = forge.blob_id
 
 
 @lru_cache(maxsize=256)
@@ -760,7 +685,7 @@ class _Work:
 Item = RepoSnapshot | RepoFailure
 
 
-class _BlobReader:
+class _BlobReader(forge.CachedBlobReader):
     """Files of one repository: from the on-disk blob cache (prefetched in batches), else
     fetched on demand by blob id (`GET .../git/blobs/{sha}`, counted against the limit)."""
 
@@ -770,18 +695,14 @@ class _BlobReader:
         self._owner = owner
         self._name = name
 
-    def read_blob(self, entry: TreeEntry) -> bytes:
-        if entry.sha is None:
-            raise FileProblem(entry.path, "has no object id")
-        blob = self._provider._cache.blob(entry.sha)
-        if blob is None:
-            blob = self._provider._fetch_blob(self._identity, self._owner, self._name, entry)
-        if blob.binary:
-            raise FileProblem(entry.path, "binary file where text was expected")
-        return blob.data
+    def _cache(self) -> ForgeCache:
+        return self._provider._cache
+
+    def _fetch(self, entry: TreeEntry) -> CachedBlob:
+        return self._provider._fetch_blob(self._identity, self._owner, self._name, entry)
 
 
-class GitHubProvider:
+class GitHubProvider(forge.BatchedProvider):
     """See the module docstring. Construct with a token or a GitHub App; the CLI uses
     `from_environment` (GITHUB_TOKEN, GITHUB_API_URL, GITHUB_APP_ID,
     GITHUB_APP_PRIVATE_KEY_FILE)."""
@@ -815,14 +736,8 @@ class GitHubProvider:
         self._targets = _parse_source(source)
         self.api_url = _normalize_api_url(api_url or DEFAULT_API_URL)
         self.graphql_url = graphql_url or _graphql_url_for(self.api_url)
-        if concurrency < 1:
-            raise ConfigError("--concurrency must be at least 1")
-        if max_wait < 0:
-            raise ConfigError("--max-wait must not be negative")
-        if not 1 <= per_page <= 100:
-            raise ConfigError("per_page must be between 1 and 100")
-        if not 1 <= batch_size <= 100:
-            raise ConfigError("batch_size must be between 1 and 100")
+        forge.check_options(concurrency=concurrency, max_wait=max_wait, per_page=per_page,
+                            batch_size=batch_size)
         self._include_archived = include_archived
         self._include_forks = include_forks
         self._concurrency = concurrency
@@ -983,24 +898,7 @@ class GitHubProvider:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshots(self, refs: Iterable[RepoRef], needs: Needs) -> Iterator[Item]:
-        batch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="github-batch")
-        io_pool = ThreadPoolExecutor(max_workers=self._concurrency,
-                                     thread_name_prefix="github-io")
-        pending: deque[Future[list[Item]]] = deque()
-        try:
-            for batch in self._batches(refs):
-                pending.append(batch_pool.submit(self._fetch_batch, batch, needs, io_pool))
-                while len(pending) > 1:  # fetch the next batch while this one is evaluated
-                    yield from pending.popleft().result()
-            while pending:
-                yield from pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-            batch_pool.shutdown(wait=True, cancel_futures=True)
-            io_pool.shutdown(wait=True, cancel_futures=True)
-            self._cache.close()  # the worker threads' connections; reopened when used
+    # snapshots: forge.BatchedProvider, with _batches and _fetch_batch
 
     def _batches(self, refs: Iterable[RepoRef]) -> Iterator[list[RepoRef]]:
         batch: list[RepoRef] = []
@@ -1060,16 +958,10 @@ class GitHubProvider:
             for work in works:
                 work.failure = str(error)
             return
-        data = payload.get("data")
-        errors = [e for e in payload.get("errors") or () if isinstance(e, Mapping)]
-        if not isinstance(data, Mapping):
-            for work in works:
-                work.failure = f"GitHub GraphQL answered no data: {_error_messages(errors)}"
-            return
-        for i, work in enumerate(works):
-            alias = queries.repository_alias(i)
-            mine = [e for e in errors if _path_of(e)[:1] == [alias]]
-            self._read_repository(identity, work, data.get(alias), mine, settings)
+        parts = forge.graphql_parts(payload, works, queries.repository_alias,
+                                    "GitHub GraphQL answered no data", _error_messages)
+        for work, node, mine in parts:
+            self._read_repository(identity, work, node, mine, settings)
 
     def _read_repository(self, identity: _Identity, work: _Work, node: Any,
                          errors: list[Mapping[str, Any]], settings: bool) -> None:
@@ -1353,32 +1245,19 @@ class GitHubProvider:
             data = base64.b64decode(content)
         except (binascii.Error, ValueError):
             raise FileProblem(entry.path, "GitHub returned undecodable content") from None
-        if _blob_id(data, len(entry.sha)) != entry.sha:
-            raise FileProblem(entry.path, "GitHub returned content that does not match its id")
-        blob = CachedBlob(False, data)
-        self._cache.store_blobs({entry.sha: blob})
-        return blob
+        return forge.verified_blob(self._cache, entry, data, "GitHub")
 
     # ------------------------------------------------------------------ results
 
     def _finish(self, identity: _Identity, work: _Work, needs: Needs) -> Item:
-        ref = work.ref
-        if work.failure:
-            return RepoFailure(ref, work.failure)
-        if work.branch and work.branch != ref.default_branch:
-            ref = replace(ref, default_branch=work.branch)
-        for name in needs.settings:
-            if name not in work.settings and name not in work.unavailable:
-                work.unavailable[name] = f"the github provider cannot read the setting {name!r}"
+        ref = forge.settled_ref(work, needs, "github")
+        if isinstance(ref, RepoFailure):
+            return ref
         self._cache.store_state(identity.key, ref.name, {
             "pushed_at": work.listed.pushed_at if work.listed else None,
             "branch": work.branch, "head": work.head, "tree": work.tree_sha,
         })
-        reader = _BlobReader(self, identity, work.owner, work.name)
-        if work.empty:
-            return RepoSnapshot(ref, None, {}, reader, work.settings, work.unavailable)
-        assert work.tree is not None
-        return RepoSnapshot(ref, work.head, work.tree, reader, work.settings, work.unavailable)
+        return forge.snapshot(ref, work, _BlobReader(self, identity, work.owner, work.name))
 
 
 def _halves(group: list[tuple[str, list[str]]]) -> list[list[tuple[str, list[str]]]]:
@@ -1421,9 +1300,7 @@ def _unchanged_since(state: Mapping[str, Any] | None, listed: _Listed | None,
     )
 
 
-def _path_of(error: Mapping[str, Any]) -> list[Any]:
-    path = error.get("path")
-    return list(path) if isinstance(path, list) else []
+_path_of = forge.path_of
 
 
 def _owner_of(ref: RepoRef) -> str:

@@ -39,21 +39,18 @@ requests nor a GraphQL batch API.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import random
 import re
 import threading
 import time
 import urllib.parse
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from governance import __version__
 from governance.errors import ConfigError, FileProblem, ProviderError
@@ -65,6 +62,7 @@ from governance.httpcache import (
     fingerprint,
 )
 from governance.models import RepoRef, TreeEntry
+from governance.providers import forge
 from governance.providers import gitlab_queries as queries
 from governance.providers.base import Needs
 from governance.settings import DEFAULT_BRANCH_RULES, BranchRules, RuleSource
@@ -89,7 +87,7 @@ TREE_MAX_PAGES = 500
 CI_PATH = ".gitlab-ci.yml"
 
 _PATH = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.+-]*(?:/[A-Za-z0-9_.][A-Za-z0-9_.+-]*)*")
-_TRANSIENT_STATUS = {500, 502, 503, 504}
+_TRANSIENT_STATUS = forge.TRANSIENT_STATUS
 _KINDS = {"120000": "symlink", "160000": "submodule"}
 
 _NOT_VISIBLE = ("not found, or not visible with these credentials (the token needs the "
@@ -114,30 +112,12 @@ class GitLabUnavailable(GitLabError):
 
 
 @dataclass(frozen=True)
-class _Reply:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+class _Reply(forge.Reply):
     from_cache: bool = False
 
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body or b"null")
-        except ValueError:
-            raise GitLabError(f"GitLab answered {self.status} with a body that is not JSON"
-                              ) from None
-
-    @property
-    def message(self) -> str:
-        try:
-            data = json.loads(self.body)
-        except ValueError:
-            data = None
-        if isinstance(data, Mapping):
-            for key in ("message", "error"):
-                if isinstance(data.get(key), str):
-                    return str(data[key])
-        return f"HTTP {self.status}"
+    forge_name: ClassVar[str] = "GitLab"
+    error: ClassVar[Callable[[str], Exception]] = GitLabError
+    message_keys: ClassVar[tuple[str, ...]] = ("message", "error")
 
     @property
     def next_url(self) -> str | None:
@@ -149,12 +129,20 @@ class _Reply:
         return None
 
 
+def _replay(reply: _Reply, cached: CachedResponse) -> _Reply:
+    """A `304` answered from the cache (the next-page link back in the headers)."""
+    headers = dict(reply.headers)
+    if cached.link:
+        headers["Link"] = cached.link
+    return _Reply(200, headers, cached.body, from_cache=True)
+
+
 def _describe(method: str, url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return f"{method} {parts.path}"
 
 
-class _Transport:
+class _Transport(forge.ForgeTransport):
     """HTTP with bounded concurrency, conditional GETs, rate limits and bounded retries.
     The authentication headers come from python-gitlab and are never logged."""
 
@@ -162,46 +150,23 @@ class _Transport:
                  concurrency: int, timeout: float, max_attempts: int, backoff: float,
                  max_wait: float, reserve: float, sleep: Callable[[float], None],
                  clock: Callable[[], float]):
-        import requests
-        from requests.adapters import HTTPAdapter
-
+        super().__init__(forge="GitLab", unavailable=GitLabUnavailable,
+                         concurrency=concurrency, timeout=timeout, max_attempts=max_attempts,
+                         backoff=backoff, max_wait=max_wait, sleep=sleep)
         self._auth = dict(auth_headers)
         self.identity = identity
         self._cache = cache
-        self._timeout = timeout
-        self._max_attempts = max(1, max_attempts)
-        self._backoff = backoff
-        self._max_wait = max_wait
         self._reserve = reserve
-        self._sleep = sleep
         self._clock = clock
-        self._slots = threading.BoundedSemaphore(max(1, concurrency))
-        self._random = random.Random()
         self._lock = threading.Lock()
         self._wait_lock = threading.Lock()
         self._limit: tuple[int, int, float] | None = None  # limit, remaining, reset
-        self._session = requests.Session()
-        self._session.trust_env = False  # no ~/.netrc credentials, no proxies from the env
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(1, concurrency) + 2,
-                              max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-
-    def close(self) -> None:
-        self._session.close()
 
     def get(self, url: str, *, conditional: bool = False) -> _Reply:
-        cached = self._cache.response(self.identity, url) if conditional else None
-        reply = self._send("GET", url, etag=cached.etag if cached else None)
-        if reply.status == 304 and cached is not None:
-            headers = dict(reply.headers)
-            if cached.link:
-                headers["Link"] = cached.link
-            return _Reply(200, headers, cached.body, from_cache=True)
-        if conditional and reply.status == 200 and reply.headers.get("ETag"):
-            self._cache.store_response(self.identity, url, CachedResponse(
-                reply.headers["ETag"], reply.body, reply.headers.get("Link", "")))
-        return reply
+        return forge.conditional_get(
+            self._cache, self.identity, url, conditional,
+            lambda etag: self._send("GET", url, etag=etag),
+            link=lambda reply: reply.headers.get("Link", ""), replay=_replay)
 
     def graphql(self, url: str, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
         reply = self._send("POST", url, body={"query": query, "variables": dict(variables)})
@@ -253,8 +218,6 @@ class _Transport:
 
     def _send(self, method: str, url: str, *, etag: str | None = None, body: Any = None
               ) -> _Reply:
-        import requests
-
         what = _describe(method, url)
         attempts = 0
         while True:
@@ -262,23 +225,12 @@ class _Transport:
             headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **self._auth}
             if etag:
                 headers["If-None-Match"] = etag
-            try:
-                with self._slots:
-                    response = self._session.request(
-                        method, url, headers=headers, json=body,
-                        timeout=(min(10.0, self._timeout), self._timeout),
-                        allow_redirects=method == "GET")
-                    content = response.content
-            except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as error:
+            exchanged = self._exchange(method, url, headers, body, what)
+            if isinstance(exchanged, str):
                 attempts += 1
-                reason = f"{type(error).__name__} on {what}"
-                if attempts >= self._max_attempts:
-                    raise GitLabUnavailable(
-                        f"GitLab could not be reached ({reason}, {attempts} attempts)"
-                    ) from None
-                self._pause(attempts, reason)
+                self._unreachable(attempts, self._max_attempts, exchanged)
                 continue
+            response, content = exchanged
             reply = _Reply(response.status_code, response.headers, content)
             self._track(reply.headers)
             status = reply.status
@@ -305,42 +257,20 @@ class _Transport:
             if status in _TRANSIENT_STATUS:
                 attempts += 1
                 reason = f"{status} {reply.message} on {what}"
-                if attempts >= self._max_attempts:
-                    raise GitLabUnavailable(
-                        f"GitLab kept answering {reason} ({attempts} attempts)")
-                self._pause(attempts, reason)
+                self._retry(attempts, self._max_attempts, reason,
+                            f"GitLab kept answering {reason} ({attempts} attempts)")
                 continue
             return reply
 
-    def _backoff_delay(self, attempts: int) -> float:
-        base: float = self._backoff * 2.0 ** (attempts - 1)
-        return min(60.0, base) * self._random.uniform(0.5, 1.5)
 
-    def _pause(self, attempts: int, reason: str) -> None:
-        delay = self._backoff_delay(attempts)
-        log.info("GitLab: %s; retrying in %.2f s (attempt %d of %d)", reason, delay,
-                 attempts + 1, self._max_attempts)
-        self._sleep(delay)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+_retry_after = forge.retry_after
 
 
 def _error_messages(errors: Iterable[Mapping[str, Any]]) -> str:
     return "; ".join(str(e.get("message", "error")) for e in errors) or "error"
 
 
-def _blob_id(data: bytes, length: int = 40) -> str:
-    header = f"blob {len(data)}\0".encode("ascii")
-    digest = hashlib.sha256 if length == 64 else hashlib.sha1
-    return digest(header + data).hexdigest()
+_blob_id = forge.blob_id
 
 
 # --------------------------------------------------------------------------- settings
@@ -446,7 +376,7 @@ class _Work:
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
-class _BlobReader:
+class _BlobReader(forge.CachedBlobReader):
     """Files of one project: from the on-disk blob cache (prefetched in batches), else read
     on demand by blob id (`GET /projects/:id/repository/blobs/:sha/raw`, counted)."""
 
@@ -454,18 +384,14 @@ class _BlobReader:
         self._provider = provider
         self._project = project
 
-    def read_blob(self, entry: TreeEntry) -> bytes:
-        if entry.sha is None:
-            raise FileProblem(entry.path, "has no object id")
-        blob = self._provider._cache.blob(entry.sha)
-        if blob is None:
-            blob = self._provider._fetch_blob(self._project, entry)
-        if blob.binary:
-            raise FileProblem(entry.path, "binary file where text was expected")
-        return blob.data
+    def _cache(self) -> ForgeCache:
+        return self._provider._cache
+
+    def _fetch(self, entry: TreeEntry) -> CachedBlob:
+        return self._provider._fetch_blob(self._project, entry)
 
 
-class GitLabProvider:
+class GitLabProvider(forge.BatchedProvider):
     """See the module docstring. The CLI uses `from_environment` (GITLAB_TOKEN, or
     CI_JOB_TOKEN inside a GitLab CI job; GITLAB_URL)."""
 
@@ -500,14 +426,8 @@ class GitLabProvider:
                 "missing): pip install python-gitlab requests") from None
         self._targets = _parse_source(source)
         self.base_url = _normalize_url(api_url or DEFAULT_URL)
-        if concurrency < 1:
-            raise ConfigError("--concurrency must be at least 1")
-        if max_wait < 0:
-            raise ConfigError("--max-wait must not be negative")
-        if not 1 <= per_page <= 100:
-            raise ConfigError("per_page must be between 1 and 100")
-        if not 1 <= batch_size <= 100:
-            raise ConfigError("batch_size must be between 1 and 100")
+        forge.check_options(concurrency=concurrency, max_wait=max_wait, per_page=per_page,
+                            batch_size=batch_size)
         token = (token or "").strip() or None
         job_token = (job_token or "").strip() or None
         if not token and not job_token:
@@ -648,23 +568,7 @@ class GitLabProvider:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshots(self, refs: Iterable[RepoRef], needs: Needs) -> Iterator[Item]:
-        batch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gitlab-batch")
-        pool = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="gitlab-io")
-        pending: deque[Future[list[Item]]] = deque()
-        try:
-            for batch in self._batches(refs):
-                pending.append(batch_pool.submit(self._fetch_batch, batch, needs, pool))
-                while len(pending) > 1:  # fetch the next batch while this one is evaluated
-                    yield from pending.popleft().result()
-            while pending:
-                yield from pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-            batch_pool.shutdown(wait=True, cancel_futures=True)
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._cache.close()  # the worker threads' connections; reopened when used
+    # snapshots: forge.BatchedProvider, with _batches and _fetch_batch
 
     def _batches(self, refs: Iterable[RepoRef]) -> Iterator[list[RepoRef]]:
         batch: list[RepoRef] = []
@@ -729,16 +633,10 @@ class GitLabProvider:
             for work in works:
                 work.failure = str(error)
             return
-        data = payload.get("data")
-        errors = [e for e in payload.get("errors") or () if isinstance(e, Mapping)]
-        if not isinstance(data, Mapping):
-            for work in works:
-                work.failure = f"GitLab GraphQL answered no data: {_error_messages(errors)}"
-            return
-        for i, work in enumerate(works):
-            alias = queries.project_alias(i)
-            mine = [e for e in errors if _path_of(e)[:1] == [alias]]
-            self._read_project(work, data.get(alias), mine, settings)
+        parts = forge.graphql_parts(payload, works, queries.project_alias,
+                                    "GitLab GraphQL answered no data", _error_messages)
+        for work, node, mine in parts:
+            self._read_project(work, node, mine, settings)
 
     def _read_project(self, work: _Work, node: Any, errors: list[Mapping[str, Any]],
                       settings: bool) -> None:
@@ -1040,34 +938,21 @@ class GitLabProvider:
         if reply.status != 200:
             raise FileProblem(entry.path, f"cannot be read from GitLab ({reply.status}: "
                                           f"{reply.message})")
-        if _blob_id(reply.body, len(entry.sha)) != entry.sha:
-            raise FileProblem(entry.path, "GitLab returned content that does not match its id")
-        blob = CachedBlob(False, reply.body)
-        self._cache.store_blobs({entry.sha: blob})
-        return blob
+        return forge.verified_blob(self._cache, entry, reply.body, "GitLab")
 
     # ------------------------------------------------------------------ results
 
     def _finish(self, work: _Work, needs: Needs) -> Item:
-        ref = work.ref
-        if work.failure:
-            return RepoFailure(ref, work.failure)
-        if work.branch and work.branch != ref.default_branch:
-            ref = replace(ref, default_branch=work.branch)
-        for name in needs.settings:
-            if name not in work.settings and name not in work.unavailable:
-                work.unavailable[name] = f"the gitlab provider cannot read the setting {name!r}"
+        ref = forge.settled_ref(work, needs, "gitlab")
+        if isinstance(ref, RepoFailure):
+            return ref
         self._cache.store_state(self._identity, ref.name, {
             "last_activity": work.listed.last_activity, "branch": work.branch,
             "head": work.head,
         })
         if work.listed.project_id is not None:
             self._project_ids[ref.name] = work.listed.project_id
-        reader = _BlobReader(self, ref.name)
-        if work.empty:
-            return RepoSnapshot(ref, None, {}, reader, work.settings, work.unavailable)
-        assert work.tree is not None
-        return RepoSnapshot(ref, work.head, work.tree, reader, work.settings, work.unavailable)
+        return forge.snapshot(ref, work, _BlobReader(self, ref.name))
 
 
 def _unchanged_since(state: Mapping[str, Any] | None, listed: _Listed | None,
@@ -1088,9 +973,7 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _path_of(error: Mapping[str, Any]) -> list[Any]:
-    path = error.get("path")
-    return list(path) if isinstance(path, list) else []
+_path_of = forge.path_of
 
 
 def _parse_source(source: str) -> list[_Target]:

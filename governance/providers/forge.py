@@ -1,0 +1,375 @@
+"""Plumbing shared by the API providers of the forges (GitHub, GitLab).
+
+Only what is the same for both lives here; what a forge does its own way (its rate-limit
+headers, its authentication, how it classifies a refusal, its queries) stays in its module.
+
+- `Reply`: an API answer (`json`, `message`), named after its forge by subclasses;
+- `ForgeTransport`: the base of a forge's HTTP transport: one `requests` session (no
+  credentials or proxies from the environment, no urllib3 retries), at most `concurrency`
+  requests in flight, one request at a time through `_exchange`, and bounded retries with
+  jittered exponential backoff (`_retry`, `_unreachable`), raising the forge's
+  "unavailable" error when the attempts are used up;
+- `conditional_get`: a GET through the on-disk ETag cache of `governance.httpcache`;
+- `ordered_batches`: batches fetched on a worker thread (the next one while the current
+  one is consumed) with a shared I/O pool, their items yielded in order; `BatchedProvider`:
+  the providers' `snapshots` built on it;
+- `graphql_parts`: a batched GraphQL answer split by repository alias;
+- `CachedBlobReader`: the base of a repository's file reader: the blob cache first, else
+  the forge's on-demand fetch; `verified_blob` checks and caches what such a fetch got;
+- `settled_ref` and `snapshot`: the failure, or the snapshot, of one fetched repository;
+- small helpers: `check_options`, `retry_after`, `blob_id`, `path_of`, `TRANSIENT_STATUS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from governance.errors import ConfigError, FileProblem
+from governance.httpcache import CachedBlob, CachedResponse, ForgeCache
+from governance.models import RepoRef, TreeEntry
+from governance.providers.base import Needs
+from governance.snapshot import RepoFailure, RepoSnapshot
+
+TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+"""Answers retried with backoff: the server's trouble, not the request's."""
+
+Item = RepoSnapshot | RepoFailure
+B = TypeVar("B")
+T = TypeVar("T")
+R = TypeVar("R", bound="_ReplyLike")
+
+
+class _ReplyLike(Protocol):
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+
+# --------------------------------------------------------------------------- transport
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer of a forge's API. Subclasses name the forge (`forge_name`), the error raised
+    for a body that is not JSON (`error`) and the keys of a JSON error body that hold its
+    message (`message_keys`, the first that is a string wins)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    forge_name: ClassVar[str] = "the forge"
+    error: ClassVar[Callable[[str], Exception]] = ValueError
+    message_keys: ClassVar[tuple[str, ...]] = ("message",)
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:
+            raise type(self).error(
+                f"{self.forge_name} answered {self.status} with a body that is not JSON") from None
+
+    @property
+    def message(self) -> str:
+        """The message of a JSON error body, else `HTTP <status>`."""
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            data = None
+        if isinstance(data, Mapping):
+            for key in self.message_keys:
+                if isinstance(data.get(key), str):
+                    return str(data[key])
+        return f"HTTP {self.status}"
+
+
+class ForgeTransport:
+    """HTTP session, bounded concurrency and bounded retries of one forge's API.
+
+    `forge` names the forge in messages ("GitHub"); `unavailable` is the error raised when
+    the retries are used up. Subclasses write their own request loop (headers, rate
+    limits, refusals) around `_exchange` and `_retry`."""
+
+    def __init__(self, *, forge: str, unavailable: Callable[[str], Exception],
+                 concurrency: int, timeout: float, max_attempts: int, backoff: float,
+                 max_wait: float, sleep: Callable[[float], None]):
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        self._forge = forge
+        self._unavailable = unavailable
+        self._timeout = timeout
+        self._max_attempts = max(1, max_attempts)
+        self._backoff = backoff
+        self._max_wait = max_wait
+        self._sleep = sleep
+        self._slots = threading.BoundedSemaphore(max(1, concurrency))
+        self._random = random.Random()
+        self._session = requests.Session()
+        self._session.trust_env = False  # no ~/.netrc credentials, no proxies from the env
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(1, concurrency) + 2,
+                              max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _exchange(self, method: str, url: str, headers: Mapping[str, str], body: Any,
+                  what: str) -> tuple[Any, bytes] | str:
+        """One request (redirects followed for GET only): the response and its content, or,
+        when the connection failed or timed out, the reason to retry."""
+        import requests
+
+        try:
+            with self._slots:
+                response = self._session.request(
+                    method, url, headers=dict(headers), json=body,
+                    timeout=(min(10.0, self._timeout), self._timeout),
+                    allow_redirects=method == "GET")
+                return response, response.content
+        except (requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError) as error:
+            return f"{type(error).__name__} on {what}"
+
+    def _unreachable(self, attempts: int, limit: int, reason: str) -> None:
+        """After a failed connection: pause before the next attempt, or give up."""
+        self._retry(attempts, limit, reason,
+                    f"{self._forge} could not be reached ({reason}, {attempts} attempts)")
+
+    def _retry(self, attempts: int, limit: int, reason: str, failure: str) -> None:
+        """After the `attempts`-th failed attempt of `limit`: raise the forge's unavailable
+        error with the message `failure` when they are used up, else pause with backoff."""
+        if attempts >= limit:
+            raise self._unavailable(failure)
+        self._pause(attempts, limit, reason)
+
+    def _backoff_delay(self, attempts: int) -> float:
+        base: float = self._backoff * 2.0 ** (attempts - 1)
+        return min(60.0, base) * self._random.uniform(0.5, 1.5)
+
+    def _pause(self, attempts: int, limit: int, reason: str) -> None:
+        delay = self._backoff_delay(attempts)
+        log_of(self).info("%s: %s; retrying in %.2f s (attempt %d of %d)", self._forge,
+                          reason, delay, attempts + 1, limit)
+        self._sleep(delay)
+
+
+def log_of(obj: object) -> logging.Logger:
+    """The logger of the module that defines `obj`'s class (the forge's own logger)."""
+    return logging.getLogger(type(obj).__module__)
+
+
+def conditional_get(cache: ForgeCache, key: str, url: str, conditional: bool,
+                    send: Callable[[str | None], R], *, link: Callable[[R], str],
+                    replay: Callable[[R, CachedResponse], R]) -> R:
+    """GET `url` with `send(etag)`; with `conditional`, through the ETag cache of the
+    credential `key`: a `304` is answered by `replay(reply, cached)` from disk, a `200`
+    with an ETag is stored (body and `link(reply)`, the next-page link)."""
+    cached = cache.response(key, url) if conditional else None
+    reply = send(cached.etag if cached else None)
+    if reply.status == 304 and cached is not None:
+        return replay(reply, cached)
+    if conditional and reply.status == 200 and reply.headers.get("ETag"):
+        cache.store_response(key, url, CachedResponse(
+            reply.headers["ETag"], reply.body, link(reply)))
+    return reply
+
+
+def check_options(*, concurrency: int, max_wait: float, per_page: int, batch_size: int
+                  ) -> None:
+    """The options every forge provider takes, checked (ConfigError when out of range)."""
+    if concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    if max_wait < 0:
+        raise ConfigError("--max-wait must not be negative")
+    if not 1 <= per_page <= 100:
+        raise ConfigError("per_page must be between 1 and 100")
+    if not 1 <= batch_size <= 100:
+        raise ConfigError("batch_size must be between 1 and 100")
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds of a `Retry-After` header (never negative), None without a usable one."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def path_of(error: Mapping[str, Any]) -> list[Any]:
+    """The `path` of a GraphQL error, [] without one."""
+    path = error.get("path")
+    return list(path) if isinstance(path, list) else []
+
+
+class _Failing(Protocol):
+    failure: str | None
+
+
+W = TypeVar("W", bound=_Failing)
+
+
+def graphql_parts(payload: Mapping[str, Any], works: Sequence[W], alias: Callable[[int], str],
+                  no_data: str, messages: Callable[[list[Mapping[str, Any]]], str]
+                  ) -> list[tuple[W, Any, list[Mapping[str, Any]]]]:
+    """A batched GraphQL answer split by repository: for the i-th of `works`, the node under
+    `alias(i)` and the errors whose path starts there. Without data every work fails with
+    `no_data: messages(errors)` and the list is empty."""
+    data = payload.get("data")
+    errors = [e for e in payload.get("errors") or () if isinstance(e, Mapping)]
+    if not isinstance(data, Mapping):
+        for work in works:
+            work.failure = f"{no_data}: {messages(errors)}"
+        return []
+    parts = []
+    for i, work in enumerate(works):
+        name = alias(i)
+        parts.append((work, data.get(name), [e for e in errors if path_of(e)[:1] == [name]]))
+    return parts
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def ordered_batches(batches: Iterable[B], fetch: Callable[[B, ThreadPoolExecutor], list[T]],
+                    *, concurrency: int, prefix: str, done: Callable[[], None]
+                    ) -> Iterator[T]:
+    """The items of `fetch(batch, io_pool)` for each batch, in order. A batch is fetched on
+    a worker thread while the items of the one before are consumed; `io_pool` has
+    `concurrency` threads (`prefix`-io). `done` runs once all is over (or abandoned)."""
+    batch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{prefix}-batch")
+    io_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"{prefix}-io")
+    pending: deque[Future[list[T]]] = deque()
+    try:
+        for batch in batches:
+            pending.append(batch_pool.submit(fetch, batch, io_pool))
+            while len(pending) > 1:  # fetch the next batch while this one is evaluated
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        batch_pool.shutdown(wait=True, cancel_futures=True)
+        io_pool.shutdown(wait=True, cancel_futures=True)
+        done()
+
+
+class BatchedProvider:
+    """The base of a forge provider: `snapshots` fetches the refs in the batches of
+    `_batches`, one `_fetch_batch` each, through `ordered_batches` (threads named after
+    `kind`, `_concurrency` of them for I/O), then closes the cache's per-thread
+    connections (reopened when used)."""
+
+    kind: str
+    _concurrency: int
+    _cache: ForgeCache
+
+    def snapshots(self, refs: Iterable[RepoRef], needs: Needs) -> Iterator[Item]:
+        yield from ordered_batches(
+            self._batches(refs), lambda batch, pool: self._fetch_batch(batch, needs, pool),
+            concurrency=self._concurrency, prefix=self.kind, done=self._cache.close)
+
+    def _batches(self, refs: Iterable[RepoRef]) -> Iterator[list[RepoRef]]:
+        raise NotImplementedError
+
+    def _fetch_batch(self, batch: list[RepoRef], needs: Needs, pool: ThreadPoolExecutor
+                     ) -> list[Item]:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- blobs
+
+
+def blob_id(data: bytes, length: int = 40) -> str:
+    """The git object id of a blob: SHA-1, or SHA-256 for 64-digit ids."""
+    header = f"blob {len(data)}\0".encode("ascii")
+    digest = hashlib.sha256 if length == 64 else hashlib.sha1
+    return digest(header + data).hexdigest()
+
+
+def verified_blob(cache: ForgeCache, entry: TreeEntry, data: bytes, forge: str) -> CachedBlob:
+    """`data` read on demand for `entry`, checked against its id and cached."""
+    assert entry.sha is not None
+    if blob_id(data, len(entry.sha)) != entry.sha:
+        raise FileProblem(entry.path, f"{forge} returned content that does not match its id")
+    blob = CachedBlob(False, data)
+    cache.store_blobs({entry.sha: blob})
+    return blob
+
+
+class CachedBlobReader:
+    """The files of one repository: from the on-disk blob cache (prefetched in batches),
+    else fetched on demand by `_fetch`, which subclasses write."""
+
+    def _cache(self) -> ForgeCache:
+        raise NotImplementedError
+
+    def _fetch(self, entry: TreeEntry) -> CachedBlob:
+        raise NotImplementedError
+
+    def read_blob(self, entry: TreeEntry) -> bytes:
+        if entry.sha is None:
+            raise FileProblem(entry.path, "has no object id")
+        blob = self._cache().blob(entry.sha)
+        if blob is None:
+            blob = self._fetch(entry)
+        if blob.binary:
+            raise FileProblem(entry.path, "binary file where text was expected")
+        return blob.data
+
+
+# --------------------------------------------------------------------------- results
+
+
+class Fetched(Protocol):
+    """What a provider learnt of one repository (its `_Work`)."""
+
+    ref: RepoRef
+    failure: str | None
+    branch: str | None
+    head: str | None
+    tree: dict[str, TreeEntry] | None
+    empty: bool
+    settings: dict[str, Any]
+    unavailable: dict[str, str]
+
+
+def settled_ref(work: Fetched, needs: Needs, provider: str) -> RepoRef | RepoFailure:
+    """The ref of a fetched repository (with the default branch found), or its failure.
+    Settings the policies need that were not read are marked unavailable."""
+    ref = work.ref
+    if work.failure:
+        return RepoFailure(ref, work.failure)
+    if work.branch and work.branch != ref.default_branch:
+        ref = replace(ref, default_branch=work.branch)
+    for name in needs.settings:
+        if name not in work.settings and name not in work.unavailable:
+            work.unavailable[name] = f"the {provider} provider cannot read the setting {name!r}"
+    return ref
+
+
+def snapshot(ref: RepoRef, work: Fetched, reader: CachedBlobReader) -> RepoSnapshot:
+    """The snapshot of a fetched repository (an empty one has no head and no files)."""
+    if work.empty:
+        return RepoSnapshot(ref, None, {}, reader, work.settings, work.unavailable)
+    assert work.tree is not None
+    return RepoSnapshot(ref, work.head, work.tree, reader, work.settings, work.unavailable)
