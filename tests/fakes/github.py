@@ -31,14 +31,11 @@ graphql-core against the vendored GitHub schema.
 from __future__ import annotations
 
 import base64
-import contextlib
 import fnmatch
 import functools
 import hashlib
 import json
 import re
-import socket
-import struct
 import threading
 import time
 import urllib.parse
@@ -57,6 +54,7 @@ from .gitobjects import (
     build_snapshot,
     commit_sha,
 )
+from .server import LoopbackServer, ResetConnection
 
 if TYPE_CHECKING:
     from github import Github
@@ -430,8 +428,7 @@ class HttpError(Exception):
 _ANONYMOUS = Token("", kind="anonymous", login="")
 
 
-class _ResetConnection(Exception):
-    """Raised by the app to make the server drop the connection without a response."""
+
 
 
 @dataclass
@@ -457,8 +454,10 @@ class _Req:
 # --------------------------------------------------------------------------------------
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackServer):
     """See the module docstring.  Thread-safe; one lock serialises request handling."""
+
+    thread_name = "fake-github"
 
     def __init__(
         self,
@@ -500,52 +499,10 @@ class FakeGitHub:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def start(self) -> FakeGitHub:
-        from werkzeug.serving import make_server
-
-        server = make_server(
-            "127.0.0.1",
-            0,
-            self,
-            threaded=True,
-            request_handler=_handler_class(),
-            passthrough_errors=True,
-        )
-        self._server = server
-        self._thread = threading.Thread(
-            target=functools.partial(server.serve_forever, poll_interval=0.05),
-            name="fake-github",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[FakeGitHub]:
-        self.start()
-        try:
-            yield self
-        finally:
-            self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the fake first"
-        return int(self._server.server_port)
-
     @property
     def url(self) -> str:
         """Base URL for PyGithub (github.com style: no prefix)."""
-        return f"http://127.0.0.1:{self.port}"
+        return super().url
 
     @property
     def enterprise_url(self) -> str:
@@ -1124,7 +1081,7 @@ class FakeGitHub:
                 )
             )
         if fault.kind == "reset":
-            raise _ResetConnection()
+            raise ResetConnection()
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if fault.kind in ("secondary", "429"):
             payload: dict[str, Any] = {
@@ -3016,31 +2973,6 @@ def _gql_ruleset(ctx: _GqlContext, rs: Ruleset) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _handler_class() -> type:
-    """A werkzeug request handler without access logs that can drop a connection."""
-    from werkzeug.serving import WSGIRequestHandler
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            pass
-
-        def log_error(self, format: str, *args: Any) -> None:
-            pass
-
-        def run_wsgi(self) -> None:
-            try:
-                super().run_wsgi()
-            except _ResetConnection:
-                # Close with SO_LINGER 0: the client sees a TCP reset, not a response.
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
-                    self.connection.close()
-
-    return QuietHandler
 
 
 def generate_app_key() -> tuple[str, bytes]:

@@ -43,15 +43,12 @@ Fidelity notes (what differs from GitLab, on purpose):
 from __future__ import annotations
 
 import base64
-import contextlib
 import email.utils
 import fnmatch
 import functools
 import hashlib
 import json
 import math
-import socket
-import struct
 import threading
 import time
 import urllib.parse
@@ -70,6 +67,7 @@ from .gitobjects import (
     build_snapshot,
     commit_sha,
 )
+from .server import LoopbackServer, ResetConnection
 
 if TYPE_CHECKING:
     import gitlab
@@ -359,8 +357,7 @@ _INSUFFICIENT_SCOPE = {
 }
 
 
-class _ResetConnection(Exception):
-    """Raised by the app to make the server drop the connection without a response."""
+
 
 
 @dataclass
@@ -388,8 +385,10 @@ Answer = tuple[int, Json, dict[str, str]]
 # --------------------------------------------------------------------------------------
 
 
-class FakeGitLab:
+class FakeGitLab(LoopbackServer):
     """See the module docstring.  Thread-safe; one lock serialises request handling."""
+
+    thread_name = "fake-gitlab"
 
     def __init__(
         self,
@@ -419,48 +418,10 @@ class FakeGitLab:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def start(self) -> FakeGitLab:
-        from werkzeug.serving import make_server
-
-        server = make_server(
-            "127.0.0.1", 0, self, threaded=True, request_handler=_handler_class(),
-            passthrough_errors=True,
-        )
-        self._server = server
-        self._thread = threading.Thread(
-            target=functools.partial(server.serve_forever, poll_interval=0.05),
-            name="fake-gitlab",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[FakeGitLab]:
-        self.start()
-        try:
-            yield self
-        finally:
-            self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the fake first"
-        return int(self._server.server_port)
-
     @property
     def url(self) -> str:
         """Base URL for python-gitlab (which adds ``/api/v4``)."""
-        return f"http://127.0.0.1:{self.port}"
+        return super().url
 
     @property
     def graphql_url(self) -> str:
@@ -908,7 +869,7 @@ class FakeGitLab:
                 )
             )
         if fault.kind == "reset":
-            raise _ResetConnection()
+            raise ResetConnection()
         headers: dict[str, str]
         if fault.kind == "429":
             data = b"Retry later\n"
@@ -2050,31 +2011,6 @@ def _graphql_query_text(req: _Req) -> str:
     return query if isinstance(query, str) else ""
 
 
-@functools.lru_cache(maxsize=1)
-def _handler_class() -> type:
-    """A werkzeug request handler without access logs that can drop a connection."""
-    from werkzeug.serving import WSGIRequestHandler
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            pass
-
-        def log_error(self, format: str, *args: Any) -> None:
-            pass
-
-        def run_wsgi(self) -> None:
-            try:
-                super().run_wsgi()
-            except _ResetConnection:
-                # Close with SO_LINGER 0: the client sees a TCP reset, not a response.
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
-                    self.connection.close()
-
-    return QuietHandler
 
 
 @pytest.fixture
