@@ -54,7 +54,7 @@ from .gitobjects import (
     build_snapshot,
     commit_sha,
 )
-from .server import LoopbackServer, ResetConnection
+from .server import LoopbackServer, ResetConnection, bearer_token, etag_matches, status_line
 
 if TYPE_CHECKING:
     from github import Github
@@ -1025,7 +1025,7 @@ class FakeGitHub(LoopbackServer):
             if method == "GET" and status == 200:
                 etag = '"' + hashlib.sha256(data).hexdigest() + '"'
                 out_headers["ETag"] = etag
-                if _etag_matches(headers.get("if-none-match", ""), etag):
+                if etag_matches(headers.get("if-none-match", ""), etag):
                     # Not Modified: no body and, as on GitHub, free of rate-limit charge.
                     status, data, counted, cost = 304, b"", False, 0
                     out_headers.pop("Content-Type", None)
@@ -1057,7 +1057,7 @@ class FakeGitHub(LoopbackServer):
                 )
             )
         out_headers["Content-Length"] = str(len(data))
-        start_response(_status_line(status), list(out_headers.items()))
+        start_response(status_line(status), list(out_headers.items()))
         return [data]
 
     def _fault_response(
@@ -1075,7 +1075,7 @@ class FakeGitHub(LoopbackServer):
                     status=status,
                     counted=False,
                     resource="graphql" if req.path == "/graphql" else "core",
-                    token=_bearer(req.headers.get("authorization", "")),
+                    token=bearer_token(req.headers.get("authorization", "")),
                     fault=fault.kind,
                     raw_path=raw_path,
                 )
@@ -1093,7 +1093,7 @@ class FakeGitHub(LoopbackServer):
             payload = {"message": _FAULT_MESSAGES[status]}
         data = json.dumps(payload).encode("utf-8")
         headers["Content-Length"] = str(len(data))
-        start_response(_status_line(status), list(headers.items()))
+        start_response(status_line(status), list(headers.items()))
         return [data]
 
     # ---------------------------------------------------------------- dispatch
@@ -2080,29 +2080,6 @@ class FakeGitHub(LoopbackServer):
         return out
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    if not header:
-        return False
-    wanted = etag.removeprefix("W/")
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == wanted:
-            return True
-    return False
-
-
-def _bearer(header: str) -> str | None:
-    return header.partition(" ")[2].strip() or None
-
-
-def _status_line(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Unknown"
-    return f"{status} {phrase}"
 
 
 _REPO_URL_SUFFIXES = {

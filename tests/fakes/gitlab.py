@@ -67,7 +67,7 @@ from .gitobjects import (
     build_snapshot,
     commit_sha,
 )
-from .server import LoopbackServer, ResetConnection
+from .server import LoopbackServer, ResetConnection, bearer_token, etag_matches, status_line
 
 if TYPE_CHECKING:
     import gitlab
@@ -828,7 +828,7 @@ class FakeGitLab(LoopbackServer):
             if method in ("GET", "HEAD") and status == 200:
                 etag = 'W/"' + hashlib.md5(data).hexdigest() + '"'
                 out_headers["ETag"] = etag
-                if _etag_matches(headers.get("if-none-match", ""), etag):
+                if etag_matches(headers.get("if-none-match", ""), etag):
                     status, data, counted = 304, b"", False
                     out_headers.pop("Content-Type", None)
             bucket = self._bucket(token)
@@ -848,7 +848,7 @@ class FakeGitLab(LoopbackServer):
             data = b""
         else:
             out_headers["Content-Length"] = str(len(data))
-        start_response(_status_line(status), list(out_headers.items()))
+        start_response(status_line(status), list(out_headers.items()))
         return [data]
 
     def _fault_response(
@@ -858,7 +858,7 @@ class FakeGitLab(LoopbackServer):
         token = (
             req.headers.get("private-token")
             or req.headers.get("job-token")
-            or _bearer(req.headers.get("authorization", ""))
+            or bearer_token(req.headers.get("authorization", ""))
         )
         with self.lock:
             self.requests.append(
@@ -886,7 +886,7 @@ class FakeGitLab(LoopbackServer):
             ).encode()
             headers = {"Content-Type": "text/html; charset=utf-8"}
         headers["Content-Length"] = str(len(data))
-        start_response(_status_line(status), list(headers.items()))
+        start_response(status_line(status), list(headers.items()))
         return [data]
 
     # ---------------------------------------------------------------- auth and visibility
@@ -1977,29 +1977,6 @@ def _quote_path(req: _Req) -> str:
     return "/" + "/".join(urllib.parse.quote(s, safe="") for s in req.segments)
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    if not header:
-        return False
-    wanted = etag.removeprefix("W/")
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == wanted:
-            return True
-    return False
-
-
-def _bearer(header: str) -> str | None:
-    return header.partition(" ")[2].strip() or None
-
-
-def _status_line(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Unknown"
-    return f"{status} {phrase}"
 
 
 def _graphql_query_text(req: _Req) -> str:
