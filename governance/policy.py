@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,7 +24,11 @@ from governance.errors import ConfigError, PolicyError
 from governance.models import Severity
 from governance.validation import line_at, load_config_yaml, validate
 
+if TYPE_CHECKING:
+    from governance.fixes import FixContext, FixResult
+
 CheckFunction = Callable[[CheckContext], Result]
+FixFunction = Callable[["FixContext"], "FixResult"]
 
 
 class _Strict(BaseModel):
@@ -97,6 +101,14 @@ class Policy:
             raise PolicyError("needs an `expect:` block or a check.py", str(self.folder))
         return _expect_check(expect)
 
+    @cached_property
+    def fix(self) -> FixFunction | None:
+        """The policy's fixer (`fix.py` with `fix(ctx)`), or None when it has none."""
+        script = self.folder / "fix.py"
+        if not script.is_file():
+            return None
+        return _load_function(self.id, script, "fix", "governance_fix_")
+
 
 @dataclass(frozen=True)
 class EnabledPolicy:
@@ -116,7 +128,11 @@ class EnabledPolicy:
 
 
 def _load_check(policy_id: str, script: Path) -> CheckFunction:
-    module_name = "governance_policy_" + policy_id.replace("-", "_")
+    return _load_function(policy_id, script, "check", "governance_policy_")
+
+
+def _load_function(policy_id: str, script: Path, name: str, prefix: str) -> Callable[..., Any]:
+    module_name = prefix + policy_id.replace("-", "_")
     spec = importlib.util.spec_from_file_location(module_name, script)
     if spec is None or spec.loader is None:
         raise PolicyError("cannot import", str(script))
@@ -126,9 +142,9 @@ def _load_check(policy_id: str, script: Path) -> CheckFunction:
         spec.loader.exec_module(module)
     except Exception as exc:  # a broken check.py is the tool's own config: fail fast
         raise PolicyError(f"cannot import: {type(exc).__name__}: {exc}", str(script)) from exc
-    function = getattr(module, "check", None)
+    function = getattr(module, name, None)
     if not callable(function):
-        raise PolicyError("defines no check(ctx) function", str(script))
+        raise PolicyError(f"defines no {name}(ctx) function", str(script))
     return function  # type: ignore[no-any-return]
 
 

@@ -1,0 +1,1 @@
+"""Remediation: turn fixable findings into pull requests, merge requests or local branches."""
