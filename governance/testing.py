@@ -90,3 +90,49 @@ def memory_files(
     snapshot = RepoSnapshot(ref, "0" * 40, tree, _MemoryBlobs(blobs),
                             dict(settings or {}), dict(unavailable or {}))
     return RepoFiles(snapshot)
+
+
+def fix(
+    tmp_path: Path,
+    policy_id: str,
+    files: Mapping[str, str | bytes],
+    *,
+    forge: str = "github",
+    options: Mapping[str, Any] | None = None,
+    resolver: Any = None,
+) -> tuple[Any, Finding]:
+    """Evaluate one bundled policy on `files` (a real git repository), run its fixer on the
+    failing finding, and return the fix result with the finding (for fixer tests).
+
+    `resolver` is a `governance.fixes.ActionResolver`; the default resolves nothing.
+    """
+    from governance.demo import make_repo
+    from governance.fixes import ActionResolver, FixContext
+
+    repo = make_repo(tmp_path / "repo", files)
+    policy = bundled_policy(policy_id)
+    if policy.fix is None:
+        raise AssertionError(f"{policy_id} has no fix.py")
+    merged = {**policy.definition.options, **(options or {})}
+    engine = Engine([EnabledPolicy(policy, policy.definition.severity, merged)])
+    local = LocalProvider(repo)
+    snapshot = local.snapshot(next(local.list_repos()), engine.needs)
+    snapshot.ref = replace(snapshot.ref, provider=forge)
+    try:
+        (finding,) = engine.evaluate(snapshot)
+        context = FixContext(snapshot.ref, RepoFiles(snapshot), merged, finding, forge,
+                             policy.folder, resolver or ActionResolver())
+        return policy.fix(context), finding
+    finally:
+        snapshot.close()
+
+
+def applied(files: Mapping[str, str | bytes], proposal: Any) -> dict[str, bytes]:
+    """`files` with a fix Proposal's changes applied (for re-checking the result)."""
+    out = {p: t if isinstance(t, bytes) else t.encode() for p, t in files.items()}
+    for change in proposal.changes:
+        if change.content is None:
+            out.pop(change.path, None)
+        else:
+            out[change.path] = change.content
+    return out
