@@ -105,6 +105,10 @@ CacheDirOption = Annotated[
     Path | None, typer.Option("--cache-dir", help="Conditional-request cache (default "
                               "$XDG_CACHE_HOME/governance or ~/.cache/governance).")
 ]
+FetchOption = Annotated[
+    str, typer.Option("--fetch", help="How forge files are read: auto (the API, or a partial "
+                      "shallow clone where that saves many requests), api, or clone.")
+]
 ArchivedOption = Annotated[
     bool | None, typer.Option("--include-archived/--skip-archived",
                               help="Scan archived repositories (default: governance.yml, "
@@ -125,8 +129,10 @@ class _Forges:
 
 
 def _forge_options(github_url: str | None, gitlab_url: str | None, gitlab_ci_lint: bool,
-                   concurrency: int, max_wait: float, cache_dir: Path | None) -> _Forges:
-    common: dict[str, object] = {"concurrency": concurrency, "max_wait": max_wait}
+                   concurrency: int, max_wait: float, cache_dir: Path | None,
+                   fetch: str = "auto") -> _Forges:
+    common: dict[str, object] = {"concurrency": concurrency, "max_wait": max_wait,
+                                 "fetch": fetch}
     if cache_dir is not None:
         common["cache_dir"] = cache_dir
     github = {**common, **({"api_url": github_url} if github_url else {})}
@@ -246,6 +252,7 @@ def scan(
     concurrency: ConcurrencyOption = 4,
     max_wait: MaxWaitOption = 3600.0,
     cache_dir: CacheDirOption = None,
+    fetch: FetchOption = "auto",
     include_archived: ArchivedOption = None,
     include_forks: ForksOption = None,
 ) -> None:
@@ -263,7 +270,7 @@ def scan(
                                      full=full, resume=resume,
                                      forge=_forge_options(github_url, gitlab_url,
                                                           gitlab_ci_lint, concurrency,
-                                                          max_wait, cache_dir),
+                                                          max_wait, cache_dir, fetch),
                                      include_archived=include_archived,
                                      include_forks=include_forks)
     except ScanInterrupted as stop:
@@ -439,6 +446,7 @@ def audit(
     gitlab_ci_lint: GitLabLintOption = False,
     max_wait: MaxWaitOption = 3600.0,
     cache_dir: CacheDirOption = None,
+    fetch: FetchOption = "auto",
 ) -> None:
     """Audit one repository: print its findings; exit 1 when it fails the standards.
 
@@ -456,7 +464,7 @@ def audit(
         outcome, _ = _scan(target, config, pack, folder, wanted, single=True,
                            show_progress=False,
                            forge=_forge_options(github_url, gitlab_url, gitlab_ci_lint, 4,
-                                                max_wait, cache_dir),
+                                                max_wait, cache_dir, fetch),
                            include_archived=True, include_forks=True)
         findings = [json.loads(line) for line in outcome.spool.read_text().splitlines()]
     failing = [f for f in findings

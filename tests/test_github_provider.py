@@ -7,8 +7,10 @@ with the fake's accounting (`forge.count()` counts requests charged to a rate li
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -221,8 +223,9 @@ def _parity_fixture() -> dict[str, dict[str, Any]]:
     return repos
 
 
+@pytest.mark.parametrize("fetch", ["auto", "clone"])
 def test_file_policies_give_the_same_findings_as_the_local_provider(
-    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider], tmp_path: Path
+    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider], tmp_path: Path, fetch: str
 ) -> None:
     fixture = _parity_fixture()
     local_org = tmp_path / "org" / "acme"
@@ -232,9 +235,10 @@ def test_file_policies_give_the_same_findings_as_the_local_provider(
         files.update(spec.get("symlinks", {}))
         forge.add_repo("acme", name, files=files,
                        modes=dict.fromkeys(spec.get("symlinks", {}), "120000"))
-    github = scan(make_provider())
+    github = scan(make_provider(fetch=fetch))
     local = scan(LocalProvider(local_org))
     assert set(github) == set(local)
+    assert bool(forge.git.requests) is (fetch == "clone")
     settings_policies = {e.id for e in baseline() if e.definition.reads.settings}
     assert settings_policies == {"default-branch-protected"}
     compared = 0
@@ -562,9 +566,125 @@ def test_truncated_trees_are_listed_folder_by_folder(
     full = snapshot(make_provider(cache_dir=tmp_path / "a"), "acme/api").tree
     forge.tree_entry_limit = 4
     forge.reset_counts()
-    truncated = snapshot(make_provider(cache_dir=tmp_path / "b"), "acme/api").tree
+    truncated = snapshot(make_provider(cache_dir=tmp_path / "b", fetch="api"), "acme/api").tree
     assert truncated == full and len(full) == 10
     assert forge.count(path="/repos/acme/api/git/trees/*") > 1
+    assert not forge.git.requests
+
+
+def test_a_truncated_tree_is_cloned_instead_by_default(
+    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider], tmp_path: Path
+) -> None:
+    files = {f"pkg{i}/sub/mod{j}.py": f"X = {i}{j}\n" for i in range(3) for j in range(3)}
+    files["README.md"] = "# api\n"
+    forge.add_repo("acme", "api", files=files)
+    full = snapshot(make_provider(cache_dir=tmp_path / "a"), "acme/api")
+    forge.tree_entry_limit = 4
+    forge.reset_counts()
+    cloned = snapshot(make_provider(cache_dir=tmp_path / "b"), "acme/api")
+    try:
+        assert {p: e.sha for p, e in cloned.tree.items()} == {
+            p: e.sha for p, e in full.tree.items()}
+        assert cloned.head_sha == full.head_sha
+        assert forge.count(path="/repos/acme/api/git/trees/*") == 1  # the truncated answer
+        assert RepoFiles(cloned).read_text("pkg2/sub/mod1.py") == "X = 21\n"
+        assert forge.count(path="/repos/*/git/blobs/*") == 0  # read from the clone
+        assert {r.path for r in forge.git.requests} == {"info/refs", "git-upload-pack"}
+        assert {r.credential for r in forge.git.requests} == {DEFAULT_TOKEN}
+        folder = cloned.reader._clone.folder  # type: ignore[attr-defined]
+        assert folder.is_dir()
+    finally:
+        cloned.close()
+        full.close()
+    assert not folder.exists()  # closing the snapshot removes the clone
+
+
+def test_clone_mode_costs_no_api_requests_for_trees_or_files(
+    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider]
+) -> None:
+    seed_org(forge, 6)
+    api = scan(make_provider(fetch="api", cache_dir=None))
+    forge.reset_counts()
+    cloned = scan(make_provider(fetch="clone"))
+    assert {k: (f.outcome, f.message) for k, f in cloned.items()} == {
+        k: (f.outcome, f.message) for k, f in api.items()}
+    assert forge.count(path="/repos/*") == 0  # listing and GraphQL only
+    assert forge.count() == 2
+    clones = [r for r in forge.git.requests if r.path == "info/refs"]
+    assert len({r.repository for r in clones}) == 6
+    forge.git.requests.clear()
+    forge.reset_counts()
+    scan(make_provider(fetch="clone"))  # unchanged: trees and files come from the cache
+    assert not forge.git.requests and forge.count() <= 1
+
+
+def test_many_files_to_read_are_fetched_through_a_clone(
+    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider]
+) -> None:
+    from governance.providers.forge import CLONE_WHEN_FILES
+
+    files = {f"src/m{i:03d}.py": f"V = {i}\n" for i in range(CLONE_WHEN_FILES + 20)}
+    forge.add_repo("acme", "big", files=files)
+    forge.add_repo("acme", "small", files={"src/one.py": "ONLY = 1\n"})
+    forge.reset_counts()
+    found = snapshots(make_provider(), Needs(files=("**/*.py",)))
+    big, small = found["acme/big"], found["acme/small"]
+    assert isinstance(big, RepoSnapshot) and isinstance(small, RepoSnapshot)
+    try:
+        assert RepoFiles(big).read_text("src/m117.py") == "V = 117\n"
+        assert RepoFiles(small).read_text("src/one.py") == "ONLY = 1\n"
+    finally:
+        big.close()
+        small.close()
+    assert {r.repository for r in forge.git.requests} == {"acme/big"}
+    blob_queries = [r.graphql_query for r in forge.requests
+                    if r.graphql_query and "GovernanceBlobs" in r.graphql_query]
+    assert len(blob_queries) == 1 and "object(oid:" in blob_queries[0]  # small's one file
+    assert forge.count(path="/repos/*/git/blobs/*") == 0
+
+
+def test_clone_credentials_stay_out_of_argv_and_disk(
+    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    secret = "ghp_clone_secret_0123456789abcdef"
+    forge.add_token(secret)
+    forge.add_repo("acme", "api", files={"README.md": "# api\n"})
+    real_git = shutil.which("git")
+    assert real_git
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    log_file = tmp_path / "argv.log"
+    (wrappers / "git").write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log_file}"\nexec "{real_git}" "$@"\n')
+    (wrappers / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrappers}:{os.environ['PATH']}")
+    item = snapshot(make_provider(token=secret, fetch="clone"), "acme/api")
+    try:
+        folder = item.reader._clone.folder  # type: ignore[attr-defined]
+        on_disk = b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+        assert secret.encode() not in on_disk
+        assert base64.b64encode(f"x-access-token:{secret}".encode()) not in on_disk
+    finally:
+        item.close()
+    argv = log_file.read_text()
+    assert "clone" in argv and secret not in argv
+    assert {r.credential for r in forge.git.requests} == {secret}
+
+
+def test_a_failing_clone_is_an_error_for_that_repository_only(
+    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider]
+) -> None:
+    forge.add_repo("acme", "api")
+    forge.add_repo("acme", "web")
+    forge.inject_fault("reset", path="/acme/api.git/*", count=None)
+    found = snapshots(make_provider(fetch="clone"), Needs())
+    assert isinstance(found["acme/api"], RepoFailure)
+    assert "git clone failed" in found["acme/api"].reason
+    assert isinstance(found["acme/web"], RepoSnapshot)
+    found["acme/web"].close()
 
 
 def test_a_token_without_contents_permission(

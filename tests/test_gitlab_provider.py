@@ -372,10 +372,53 @@ def test_large_trees_are_listed_page_by_page(
     files = {f"src/m{i:03d}/mod.py": f"x = {i}\n" for i in range(230)}
     forge.add_project("acme", "big", files={**files, "README.md": "# big\n"})
     forge.reset_counts()
-    item = snapshot(make_provider(), "acme/big", Needs(files=("README.md",)))
+    item = snapshot(make_provider(fetch="api"), "acme/big", Needs(files=("README.md",)))
     assert set(item.tree) == {*files, "README.md"}
     assert forge.count(path="/projects/*/repository/tree") == 5  # 462 entries, folders too
     assert RepoFiles(item).read_text("src/m200/mod.py") == "x = 200\n"
+    assert not forge.git.requests
+
+
+def test_a_tree_of_several_pages_is_cloned_instead_by_default(
+    forge: Any, make_provider: Callable[..., GitLabProvider], tmp_path: Path
+) -> None:
+    files = {f"src/m{i:03d}/mod.py": f"x = {i}\n" for i in range(230)}
+    forge.add_project("acme", "big", files={**files, "README.md": "# big\n"})
+    forge.reset_counts()
+    item = snapshot(make_provider(), "acme/big", Needs(files=("README.md",)))
+    try:
+        assert set(item.tree) == {*files, "README.md"}
+        assert forge.count(path="/projects/*/repository/tree") == 1  # the first page only
+        assert RepoFiles(item).read_text("src/m200/mod.py") == "x = 200\n"
+        assert forge.count(path="/projects/*/repository/blobs/*") == 0  # from the clone
+        assert {r.credential for r in forge.git.requests} == {DEFAULT_TOKEN}
+    finally:
+        item.close()
+    forge.git.requests.clear()
+    forge.reset_counts()
+    again = snapshot(make_provider(), "acme/big", Needs(files=("README.md",)))
+    again.close()  # unchanged: the listing comes from the cache, no clone, no tree page
+    assert not forge.git.requests
+    assert forge.count(path="/projects/*/repository/tree") == 0
+
+
+def test_many_files_to_read_are_fetched_through_a_clone(
+    forge: Any, make_provider: Callable[..., GitLabProvider]
+) -> None:
+    from governance.providers.forge import CLONE_WHEN_FILES
+
+    files = {f"m{i:03d}.py": f"V = {i}\n" for i in range(CLONE_WHEN_FILES + 1)}
+    forge.add_project("acme", "many", files=files)
+    forge.reset_counts()
+    item = snapshot(make_provider(), "acme/many", Needs(files=("**/*.py",)))
+    try:
+        assert RepoFiles(item).read_text("m100.py") == "V = 100\n"
+    finally:
+        item.close()
+    assert forge.count(path="/api/graphql") == 1  # the projects query; no blob query
+    assert forge.count(path="/projects/*/repository/blobs/*") == 0
+    sessions = [r for r in forge.git.requests if r.path == "info/refs"]
+    assert len(sessions) == 2  # the clone (trees) and one fetch of every wanted blob
 
 
 def test_empty_and_unreadable_projects_are_reported(
@@ -531,8 +574,9 @@ def _parity_fixture() -> dict[str, dict[str, str | bytes]]:
     return repos
 
 
+@pytest.mark.parametrize("fetch", ["auto", "clone"])
 def test_file_policies_give_the_same_findings_as_the_local_provider(
-    forge: Any, make_provider: Callable[..., GitLabProvider], tmp_path: Path
+    forge: Any, make_provider: Callable[..., GitLabProvider], tmp_path: Path, fetch: str
 ) -> None:
     fixture = _parity_fixture()
     local_group = tmp_path / "group" / "acme"
@@ -541,8 +585,9 @@ def test_file_policies_give_the_same_findings_as_the_local_provider(
         make_repo(local_group / name, files, links)
         forge.add_project("acme", name, files={**files, **links},
                           modes=dict.fromkeys(links, "120000"))
-    gitlab = scan(make_provider())
+    gitlab = scan(make_provider(fetch=fetch))
     local = scan(LocalProvider(local_group))
+    assert bool(forge.git.requests) is (fetch == "clone")
     assert set(gitlab) == set(local)
     settings_policies = {e.id for e in baseline() if e.definition.reads.settings}
     compared = 0

@@ -13,7 +13,7 @@ __all__ = ["Needs", "Provider", "open_source"]
 
 # Options every forge provider takes; a gitlab: source scanned with only `github` options
 # uses these of them.
-_SHARED_FORGE_OPTIONS = ("concurrency", "max_wait", "cache_dir")
+_SHARED_FORGE_OPTIONS = ("concurrency", "max_wait", "cache_dir", "fetch")
 
 
 def open_source(spec: str, *, github: Mapping[str, Any] | None = None,

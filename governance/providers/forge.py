@@ -17,6 +17,9 @@ headers, its authentication, how it classifies a refusal, its queries) stays in 
 - `CachedBlobReader`: the base of a repository's file reader: the blob cache first, else
   the forge's on-demand fetch; `verified_blob` checks and caches what such a fetch got;
 - `settled_ref` and `snapshot`: the failure, or the snapshot, of one fetched repository;
+- `clone_tree`, `wants_clone`, `prefetch_from_clone`: the partial shallow clone path
+  (`governance.providers.gitfetch`) that a provider takes where the API would cost many
+  requests (`fetch="auto"`, the default) or always (`fetch="clone"`);
 - small helpers: `check_options`, `retry_after`, `blob_id`, `path_of`, `TRANSIENT_STATUS`.
 """
 
@@ -37,7 +40,19 @@ from governance.errors import ConfigError, FileProblem
 from governance.httpcache import CachedBlob, CachedResponse, ForgeCache
 from governance.models import RepoRef, TreeEntry
 from governance.providers.base import Needs
-from governance.snapshot import RepoFailure, RepoSnapshot
+from governance.providers.gitfetch import CloneFailed, ShallowClone
+from governance.snapshot import RepoFailure, RepoSnapshot, matches
+
+log = logging.getLogger(__name__)
+
+# How a provider reads trees and files: "api" (requests only), "clone" (a partial shallow
+# clone per repository whose tree is not cached), "auto" (the API, but a clone where a
+# tree needs more than one request or more than CLONE_WHEN_FILES files must be read).
+FETCH_MODES = ("auto", "api", "clone")
+CLONE_WHEN_FILES = 100
+# Files read from a clone are cached (as prefetched API blobs are) up to this size.
+CLONE_CACHE_MAX_BYTES = 512 * 1024
+MODE_OF_KIND = {"file": "100644", "symlink": "120000", "submodule": "160000"}
 
 TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 """Answers retried with backoff: the server's trouble, not the request's."""
@@ -372,4 +387,87 @@ def snapshot(ref: RepoRef, work: Fetched, reader: CachedBlobReader) -> RepoSnaps
     if work.empty:
         return RepoSnapshot(ref, None, {}, reader, work.settings, work.unavailable)
     assert work.tree is not None
-    return RepoSnapshot(ref, work.head, work.tree, reader, work.settings, work.unavailable)
+    clone: ShallowClone | None = getattr(work, "clone", None)
+    return RepoSnapshot(ref, work.head, work.tree, reader, work.settings, work.unavailable,
+                        on_close=clone.close if clone is not None else None)
+
+
+# --------------------------------------------------------------------------- clones
+
+
+def check_fetch_mode(mode: str) -> str:
+    if mode not in FETCH_MODES:
+        raise ConfigError(f"fetch must be one of {', '.join(FETCH_MODES)}, not {mode!r}")
+    return mode
+
+
+class Clonable(Fetched, Protocol):
+    tree_sha: str | None
+    clone: ShallowClone | None
+
+
+def clone_tree(work: Clonable, url: str, username: str, password: str) -> ShallowClone | None:
+    """Clone the repository's default branch (trees only) and list its files into
+    `work.tree`; on failure `work.failure` says why and None is returned. When the branch
+    moved since the API named its head, `work.head` becomes the clone's and `work.tree_sha`
+    None (the listing must then not be cached under the old tree)."""
+    clone = ShallowClone(url, username=username, password=password, what=work.ref.name)
+    try:
+        head = clone.clone(work.branch or work.ref.default_branch or "HEAD")
+        work.tree = clone.tree()
+    except CloneFailed as error:
+        clone.close()
+        work.failure = str(error)
+        return None
+    if head != work.head:  # pushed since the API answered: the clone is the truth now
+        log.info("%s: moved to %s while being read; using the clone", work.ref.name, head)
+        work.head, work.tree_sha = head, None
+    return clone
+
+
+class CloneReader(CachedBlobReader):
+    """Files of a cloned repository: from the blob cache, else from the clone (no API)."""
+
+    def __init__(self, cache: ForgeCache, clone: ShallowClone):
+        self._blobs = cache
+        self._clone = clone
+
+    def _cache(self) -> ForgeCache:
+        return self._blobs
+
+    def _fetch(self, entry: TreeEntry) -> CachedBlob:
+        return verified_blob(self._blobs, entry, self._clone.read_blob(entry), "the clone")
+
+
+def _wanted(work: Clonable, patterns: Sequence[str], cache: ForgeCache) -> list[TreeEntry]:
+    assert work.tree is not None
+    entries = [e for path, e in work.tree.items()
+               if e.kind in ("file", "symlink") and e.sha and matches(path, patterns)]
+    known = cache.known_blobs(e.sha for e in entries if e.sha)
+    return [e for e in entries if e.sha not in known]
+
+
+def wants_clone(work: Clonable, patterns: Sequence[str], cache: ForgeCache) -> bool:
+    """More uncached files to read than a clone costs (in time and server load)."""
+    return work.tree is not None and len(_wanted(work, patterns, cache)) > CLONE_WHEN_FILES
+
+
+def prefetch_from_clone(work: Clonable, patterns: Sequence[str], cache: ForgeCache) -> None:
+    """Fetch the files the policies read in one git fetch and cache them by blob id."""
+    if work.clone is None or work.tree is None:
+        return
+    wanted = _wanted(work, patterns, cache)
+    try:
+        work.clone.fetch_blobs(sorted({e.sha for e in wanted if e.sha}))
+    except CloneFailed as error:  # each file is then fetched by git when read
+        log.info("%s", error)
+        return
+    found: dict[str, CachedBlob] = {}
+    for entry in wanted:
+        try:
+            data = work.clone.read_blob(entry)
+        except FileProblem:
+            continue
+        if len(data) <= CLONE_CACHE_MAX_BYTES:
+            found[entry.sha or ""] = CachedBlob(False, data)
+    cache.store_blobs(found)

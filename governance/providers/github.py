@@ -65,6 +65,7 @@ from governance.models import RepoRef, TreeEntry
 from governance.providers import forge
 from governance.providers import github_queries as queries
 from governance.providers.base import Needs
+from governance.providers.gitfetch import ShallowClone
 from governance.settings import DEFAULT_BRANCH_RULES, BranchRules, Enforcement, RuleSource
 from governance.snapshot import RepoFailure, RepoSnapshot, matches
 
@@ -81,7 +82,8 @@ PREFETCH_MAX_BYTES = 512 * 1024
 BLOB_QUERY_OBJECTS = 500
 BLOB_QUERY_BYTES = 8 * 1024 * 1024
 BLOB_QUERY_MIN_OBJECTS = 20
-# A truncated recursive tree is listed folder by folder, up to this many requests.
+# A truncated recursive tree is listed folder by folder, up to this many requests
+# (`fetch="api"`); the default `fetch="auto"` clones such a repository instead.
 TREE_FALLBACK_REQUESTS = 1000
 # The longest pause between two requests while slowing down near the reserve.
 MAX_PACE_SECONDS = 30.0
@@ -680,6 +682,7 @@ class _Work:
     tree: dict[str, TreeEntry] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    clone: ShallowClone | None = None
 
 
 Item = RepoSnapshot | RepoFailure
@@ -725,6 +728,7 @@ class GitHubProvider(forge.BatchedProvider):
         cache_dir: Path | str | None = None,
         per_page: int = 100,
         batch_size: int = 50,
+        fetch: str = "auto",
         max_attempts: int = 5,
         backoff: float = 1.0,
         reserve: float = 0.05,
@@ -740,6 +744,7 @@ class GitHubProvider(forge.BatchedProvider):
                             batch_size=batch_size)
         self._include_archived = include_archived
         self._include_forks = include_forks
+        self._fetch_mode = forge.check_fetch_mode(fetch)
         self._concurrency = concurrency
         self._per_page = per_page
         self._batch_size = batch_size
@@ -1060,6 +1065,9 @@ class GitHubProvider(forge.BatchedProvider):
     def _load_tree(self, identity: _Identity, work: _Work) -> None:
         assert work.tree_sha is not None
         listing = self._cache.tree(work.tree_sha)
+        if listing is None and self._fetch_mode == "clone":
+            self._clone(identity, work)
+            return
         if listing is None:
             try:
                 listing = self._fetch_tree(identity, work)
@@ -1072,6 +1080,16 @@ class GitHubProvider(forge.BatchedProvider):
                 return
             self._cache.store_tree(work.tree_sha, listing)
         work.tree = _tree_entries(listing)
+
+    def _clone(self, identity: _Identity, work: _Work) -> None:
+        """List (and later read) the repository through a partial shallow clone."""
+        work.tree = None
+        work.clone = forge.clone_tree(work, f"{work.ref.location}.git", "x-access-token",
+                                      identity.authorization().partition(" ")[2])
+        if work.clone is not None and work.tree is not None and work.tree_sha is not None:
+            self._cache.store_tree(work.tree_sha, [  # a repeat scan lists it from the cache
+                [e.path, forge.MODE_OF_KIND.get(e.kind, "100644"), e.sha, e.size]
+                for e in work.tree.values()])
 
     def _tree_url(self, work: _Work, sha: str, recursive: bool) -> str:
         base = (f"{self.api_url}/repos/{urllib.parse.quote(work.owner)}/"
@@ -1086,6 +1104,11 @@ class GitHubProvider(forge.BatchedProvider):
             return None
         if not payload.get("truncated"):
             return _compact(payload.get("tree") or ())
+        if self._fetch_mode == "auto":
+            log.info("%s: the tree is too large for one request; cloning instead",
+                     work.ref.name)
+            self._clone(identity, work)
+            return None
         log.info("%s: the tree is too large for one request; listing it folder by folder",
                  work.ref.name)
         budget = [TREE_FALLBACK_REQUESTS]
@@ -1146,10 +1169,19 @@ class GitHubProvider(forge.BatchedProvider):
                         patterns: Sequence[str], pool: ThreadPoolExecutor) -> None:
         if not patterns or not works:
             return
+        if self._fetch_mode == "auto":  # many files to read: a clone reads them for free
+            for work in works:
+                if work.clone is None and forge.wants_clone(work, patterns, self._cache):
+                    self._clone(identity, work)
+        cloned = [w for w in works if w.clone is not None]
+        for future in [pool.submit(forge.prefetch_from_clone, w, patterns, self._cache)
+                       for w in cloned]:
+            future.result()
         sizes: dict[str, int] = {}
         wanted: list[tuple[str, list[str]]] = []
         for work in works:
-            assert work.tree is not None
+            if work.clone is not None or work.tree is None:
+                continue
             shas: list[str] = []
             for path, entry in work.tree.items():
                 if entry.kind not in ("file", "symlink") or entry.sha is None:
@@ -1252,11 +1284,15 @@ class GitHubProvider(forge.BatchedProvider):
     def _finish(self, identity: _Identity, work: _Work, needs: Needs) -> Item:
         ref = forge.settled_ref(work, needs, "github")
         if isinstance(ref, RepoFailure):
+            if work.clone is not None:
+                work.clone.close()
             return ref
         self._cache.store_state(identity.key, ref.name, {
             "pushed_at": work.listed.pushed_at if work.listed else None,
             "branch": work.branch, "head": work.head, "tree": work.tree_sha,
         })
+        if work.clone is not None:
+            return forge.snapshot(ref, work, forge.CloneReader(self._cache, work.clone))
         return forge.snapshot(ref, work, _BlobReader(self, identity, work.owner, work.name))
 
 

@@ -31,9 +31,9 @@ provider waits for the reset (or stops with `RateLimitExhausted` when that is lo
 connections with jittered exponential backoff, `max_attempts` times; a project that keeps
 failing becomes a RepoFailure.
 
-This is the only module that imports python-gitlab: it builds the API URL and looks up a
-single project (`gitlab:GROUP/PROJECT`). The bulk requests go through
-`requests` with the on-disk ETag cache, since python-gitlab has neither conditional
+This is the only reading module that imports python-gitlab (remediation/gitlab.py writes
+with it): it builds the API URL and looks up a single project (`gitlab:GROUP/PROJECT`).
+The bulk requests go through `requests` with the on-disk ETag cache, since python-gitlab has neither conditional
 requests nor a GraphQL batch API.
 """
 
@@ -65,6 +65,7 @@ from governance.models import RepoRef, TreeEntry
 from governance.providers import forge
 from governance.providers import gitlab_queries as queries
 from governance.providers.base import Needs
+from governance.providers.gitfetch import ShallowClone
 from governance.settings import DEFAULT_BRANCH_RULES, BranchRules, RuleSource
 from governance.snapshot import RepoFailure, RepoSnapshot, matches
 
@@ -374,6 +375,8 @@ class _Work:
     tree: dict[str, TreeEntry] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    clone: ShallowClone | None = None
+    tree_sha: str | None = None  # unused: GitLab trees are cached by head commit
 
 
 class _BlobReader(forge.CachedBlobReader):
@@ -410,6 +413,7 @@ class GitLabProvider(forge.BatchedProvider):
         ci_lint: bool = False,
         per_page: int = 100,
         batch_size: int = 50,
+        fetch: str = "auto",
         max_attempts: int = 5,
         backoff: float = 1.0,
         reserve: float = 0.05,
@@ -428,6 +432,7 @@ class GitLabProvider(forge.BatchedProvider):
         self.base_url = _normalize_url(api_url or DEFAULT_URL)
         forge.check_options(concurrency=concurrency, max_wait=max_wait, per_page=per_page,
                             batch_size=batch_size)
+        self._fetch_mode = forge.check_fetch_mode(fetch)
         token = (token or "").strip() or None
         job_token = (job_token or "").strip() or None
         if not token and not job_token:
@@ -456,6 +461,9 @@ class GitLabProvider(forge.BatchedProvider):
             reserve=reserve, sleep=sleep, clock=clock)
         self._identity = identity
         self._job_token_only = not token
+        # git over HTTPS: a personal/project/group token with any username, a job token
+        # as gitlab-ci-token
+        self._git_login = ("oauth2", token) if token else ("gitlab-ci-token", job_token or "")
         self._ci_lint = ci_lint
         self._listed: dict[str, _Listed] = {}
         self._project_ids: dict[str, int] = {}
@@ -466,10 +474,8 @@ class GitLabProvider(forge.BatchedProvider):
                          **options: Any) -> GitLabProvider:
         """Credentials and URL from the environment, never from the command line."""
         env = os.environ if environ is None else environ
-        api_url = options.pop("api_url", None) or env.get("GITLAB_URL") or (
-            env.get("CI_SERVER_URL") if env.get("CI_JOB_TOKEN") else None) or None
-        return cls(source, token=env.get("GITLAB_TOKEN") or None,
-                   job_token=env.get("CI_JOB_TOKEN") or None, api_url=api_url, **options)
+        token, job_token, api_url = environment_credentials(env, options.pop("api_url", None))
+        return cls(source, token=token, job_token=job_token, api_url=api_url, **options)
 
     def close(self) -> None:
         self._transport.close()
@@ -615,7 +621,8 @@ class GitLabProvider(forge.BatchedProvider):
                 future.result()
         if not self._job_token_only:  # a job token cannot use GraphQL: files read on demand
             self._prefetch_blobs(
-                [w for w in with_tree if w.tree is not None and not w.failure], needs.files)
+                [w for w in with_tree if w.tree is not None and not w.failure], needs.files,
+                pool)
         for work in works:
             results[work.index] = self._finish(work, needs)
         return [item for item in results if item is not None]
@@ -755,6 +762,9 @@ class GitLabProvider(forge.BatchedProvider):
         assert work.head is not None
         key = f"gitlab-commit:{work.head}"
         listing = self._cache.tree(key)
+        if listing is None and self._fetch_mode == "clone":
+            self._clone(work)
+            return
         if listing is None:
             try:
                 listing = self._fetch_tree(work)
@@ -768,6 +778,14 @@ class GitLabProvider(forge.BatchedProvider):
             self._cache.store_tree(key, listing)
         work.tree = {path: TreeEntry(path=path, kind=kind, size=None, sha=sha)
                      for path, kind, sha in listing}
+
+    def _clone(self, work: _Work) -> None:
+        """List (and later read) the project through a partial shallow clone."""
+        work.tree = None
+        work.clone = forge.clone_tree(work, f"{work.ref.location}.git", *self._git_login)
+        if work.clone is not None and work.tree is not None and work.head is not None:
+            self._cache.store_tree(f"gitlab-commit:{work.head}", [  # for the next scan
+                [e.path, e.kind, e.sha] for e in work.tree.values()])
 
     def _fetch_tree(self, work: _Work) -> list[list[str]] | None:
         assert work.head is not None
@@ -805,6 +823,10 @@ class GitLabProvider(forge.BatchedProvider):
                 kind = "submodule" if entry.get("type") == "commit" else _KINDS.get(mode, "file")
                 out.append([path, kind, sha])
             url = reply.next_url
+            if url and self._fetch_mode == "auto":  # more pages: a clone costs no API call
+                log.info("%s: the tree spans several pages; cloning instead", work.ref.name)
+                self._clone(work)
+                return None
             if url and not url.startswith(self.api_url + "/"):
                 raise GitLabError(f"GitLab's pagination points outside {self.api_url}")
         return out
@@ -855,9 +877,18 @@ class GitLabProvider(forge.BatchedProvider):
 
     # ------------------------------------------------------------------ blobs
 
-    def _prefetch_blobs(self, works: list[_Work], patterns: Sequence[str]) -> None:
+    def _prefetch_blobs(self, works: list[_Work], patterns: Sequence[str],
+                        pool: ThreadPoolExecutor) -> None:
         if not patterns or not works:
             return
+        if self._fetch_mode == "auto":  # many files to read: a clone reads them for free
+            for work in works:
+                if work.clone is None and forge.wants_clone(work, patterns, self._cache):
+                    self._clone(work)
+        for future in [pool.submit(forge.prefetch_from_clone, w, patterns, self._cache)
+                       for w in works if w.clone is not None]:
+            future.result()
+        works = [w for w in works if w.clone is None and w.tree is not None]
         wanted: list[tuple[_Work, list[str]]] = []
         shas: dict[str, str] = {}
         for work in works:
@@ -945,6 +976,8 @@ class GitLabProvider(forge.BatchedProvider):
     def _finish(self, work: _Work, needs: Needs) -> Item:
         ref = forge.settled_ref(work, needs, "gitlab")
         if isinstance(ref, RepoFailure):
+            if work.clone is not None:
+                work.clone.close()
             return ref
         self._cache.store_state(self._identity, ref.name, {
             "last_activity": work.listed.last_activity, "branch": work.branch,
@@ -952,6 +985,8 @@ class GitLabProvider(forge.BatchedProvider):
         })
         if work.listed.project_id is not None:
             self._project_ids[ref.name] = work.listed.project_id
+        if work.clone is not None:
+            return forge.snapshot(ref, work, forge.CloneReader(self._cache, work.clone))
         return forge.snapshot(ref, work, _BlobReader(self, ref.name))
 
 
@@ -986,6 +1021,15 @@ def _parse_source(source: str) -> list[_Target]:
                 "or gitlab:GROUP1,GROUP2")
         targets.append(_Target(path))
     return targets
+
+
+def environment_credentials(env: Mapping[str, str], api_url: str | None = None
+                            ) -> tuple[str | None, str | None, str | None]:
+    """GITLAB_TOKEN, CI_JOB_TOKEN and the GitLab URL (`api_url`, else GITLAB_URL, else
+    inside a CI job CI_SERVER_URL) from the environment; empty values count as unset."""
+    url = api_url or env.get("GITLAB_URL") or (
+        env.get("CI_SERVER_URL") if env.get("CI_JOB_TOKEN") else None) or None
+    return env.get("GITLAB_TOKEN") or None, env.get("CI_JOB_TOKEN") or None, url
 
 
 def _normalize_url(url: str) -> str:

@@ -34,7 +34,7 @@ def is_git_repository(path: Path) -> bool:
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
 
-def _env(repo: Path) -> dict[str, str]:
+def git_env(repo: Path) -> dict[str, str]:
     """git's environment for reading `repo` and nothing else.
 
     GIT_DIR, GIT_WORK_TREE... inherited from a caller (a git hook, a CI step) would make
@@ -50,15 +50,16 @@ def _env(repo: Path) -> dict[str, str]:
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [*_GIT, "-C", str(repo), *args], capture_output=True, env=_env(repo), check=False
+        [*_GIT, "-C", str(repo), *args], capture_output=True, env=git_env(repo), check=False
     )
 
 
-class _CatFile:
+class CatFile:
     """One `git cat-file --batch` process per repository, started on first read."""
 
-    def __init__(self, repo: Path):
+    def __init__(self, repo: Path, env: dict[str, str] | None = None):
         self._repo = repo
+        self._env = env or git_env(repo)
         self._process: subprocess.Popen[bytes] | None = None
 
     def read_blob(self, entry: TreeEntry) -> bytes:
@@ -89,7 +90,7 @@ class _CatFile:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                env=_env(self._repo),
+                env=self._env,
             )
         return self._process
 
@@ -185,25 +186,25 @@ class LocalProvider:
         if sha is None:
             probe = _git(path, "rev-parse", "--git-dir")
             if probe.returncode != 0:
-                raise ProviderError(f"git cannot open {path}: {_first_line(probe.stderr)}")
+                raise ProviderError(f"git cannot open {path}: {first_line(probe.stderr)}")
             # A repository with no commits yet: its branch is still named.
             branch = _git(path, "symbolic-ref", "--quiet", "--short", "HEAD").stdout.decode(
                 "utf-8", "replace").strip()
         if branch and branch != "HEAD" and ref.default_branch != branch:
             ref = replace(ref, default_branch=branch)
-        reader = _CatFile(path)
+        reader = CatFile(path)
         if sha is None:
             # An empty tree, reported as such by policies.
             return RepoSnapshot(ref, None, {}, reader, {}, unavailable, reader.close)
         listing = _git(path, "ls-tree", "-r", "-z", "--long", "--full-tree", sha)
         if listing.returncode != 0:
-            raise ProviderError(f"git cannot list {path}: {_first_line(listing.stderr)}")
-        tree = dict(_parse_ls_tree(listing.stdout))
+            raise ProviderError(f"git cannot list {path}: {first_line(listing.stderr)}")
+        tree = dict(parse_ls_tree(listing.stdout))
         return RepoSnapshot(ref, sha, tree, reader, {}, unavailable, reader.close)
 
 
 def _enclosing_worktree(folder: Path) -> Path | None:
-    env = _env(folder)
+    env = git_env(folder)
     del env["GIT_CEILING_DIRECTORIES"]  # here the point is to look upwards
     result = subprocess.run(
         [*_GIT, "-C", str(folder), "rev-parse", "--show-toplevel"],
@@ -283,12 +284,13 @@ def _head(path: Path) -> tuple[str | None, str | None]:
     return lines[0].strip(), (branch if branch and branch != "HEAD" else None)
 
 
-def _parse_ls_tree(output: bytes) -> Iterator[tuple[str, TreeEntry]]:
+def parse_ls_tree(output: bytes) -> Iterator[tuple[str, TreeEntry]]:
     for record in output.split(b"\0"):
         if not record:
             continue
         meta, _, raw_path = record.partition(b"\t")
-        mode, _type, sha, size = meta.split()
+        mode, _type, sha, *rest = meta.split()  # the size only with `ls-tree -l`
+        size = rest[0] if rest else b"-"
         # Not "surrogateescape": a lone surrogate in a path crashes every UTF-8 writer
         # downstream (reports, the terminal). The object id still finds the blob.
         path = raw_path.decode("utf-8", "replace")
@@ -298,6 +300,6 @@ def _parse_ls_tree(output: bytes) -> Iterator[tuple[str, TreeEntry]]:
         )
 
 
-def _first_line(stderr: bytes) -> str:
+def first_line(stderr: bytes) -> str:
     text = stderr.decode("utf-8", "replace").strip()
     return text.splitlines()[0] if text else "unknown error"

@@ -54,6 +54,7 @@ from .gitobjects import (
     build_snapshot,
     commit_sha,
 )
+from .githttp import GitCommit, GitHttp, GitRepository
 from .server import LoopbackServer, ResetConnection, bearer_token, etag_matches, status_line
 
 if TYPE_CHECKING:
@@ -492,6 +493,8 @@ class FakeGitHub(LoopbackServer):
         self._request_counter = 0
         self._window_start = int(time.time())
         self.server_errors: list[str] = []  # tracebacks of crashes inside the fake
+        # git smart HTTP (clone / fetch): free of API rate limit, counted apart
+        self.git = GitHttp()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         if default_token:
@@ -940,6 +943,10 @@ class FakeGitHub(LoopbackServer):
         raw_path, _, raw_query = raw.partition("?")
         if "://" in raw_path:  # absolute-form request target
             raw_path = "/" + raw_path.split("://", 1)[1].partition("/")[2]
+        git_route = GitHttp.route(raw_path)
+        if git_route is not None:
+            return self.git.serve(environ, start_response, *git_route, self._git_repository,
+                                  faults=self.faults)
         prefix = ""
         route = raw_path
         if route.startswith("/api/v3/") or route == "/api/v3":
@@ -1237,6 +1244,25 @@ class FakeGitHub(LoopbackServer):
         return 403, body, {}, False, 0, token
 
     # ---------------------------------------------------------------- REST helpers
+
+    def _git_repository(self, path: str, credential: str | None) -> GitRepository | int:
+        """The repository a git client asks for, as GitHub decides over HTTPS: a token as
+        the Basic auth password; 401 without one, 404 when it cannot see the repository."""
+        owner, _, name = path.partition("/")
+        token = self.tokens.get(credential or "")
+        if token is None:
+            return 401
+        org = self.orgs.get(owner)
+        repo = org.repos.get(name) if org else None
+        if repo is None or not self._visible(token, repo) or repo.disabled:
+            return 404
+        commits = {sha: GitCommit(c.sha, c.tree, c.parents, c.message, c.author)
+                   for sha, c in repo.commits.items()}
+        return GitRepository(commits, repo.trees, repo.blobs, repo.branches, repo.default_branch)
+
+    def stop(self) -> None:
+        super().stop()
+        self.git.close()
 
     def _visible(self, token: Token, repo: Repo) -> bool:
         if token.orgs is not None and repo.org not in token.orgs:

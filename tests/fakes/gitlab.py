@@ -67,6 +67,7 @@ from .gitobjects import (
     build_snapshot,
     commit_sha,
 )
+from .githttp import GitCommit, GitHttp, GitRepository
 from .server import LoopbackServer, ResetConnection, bearer_token, etag_matches, status_line
 
 if TYPE_CHECKING:
@@ -408,6 +409,8 @@ class FakeGitLab(LoopbackServer):
         self.requests: list[RecordedRequest] = []
         self.buckets: dict[str, Bucket] = {}
         self.server_errors: list[str] = []  # tracebacks of crashes inside the fake
+        # git smart HTTP (clone / fetch): free of API rate limit, counted apart
+        self.git = GitHttp()
         self.lock = threading.RLock()
         self._ids = 100
         self._clock = 1_700_000_000
@@ -744,6 +747,10 @@ class FakeGitLab(LoopbackServer):
         raw_path, _, raw_query = raw.partition("?")
         if "://" in raw_path:  # absolute-form request target
             raw_path = "/" + raw_path.split("://", 1)[1].partition("/")[2]
+        git_route = GitHttp.route(raw_path)
+        if git_route is not None:
+            return self.git.serve(environ, start_response, *git_route, self._git_repository,
+                                  faults=self.faults)
         graphql = raw_path.rstrip("/") == "/api/graphql"
         if graphql:
             route = "/api/graphql"
@@ -970,6 +977,25 @@ class FakeGitLab(LoopbackServer):
         if token.kind != "anonymous" and token.covers(project.full_path):
             return token.access_level
         return 0
+
+    def _git_repository(self, path: str, credential: str | None) -> GitRepository | int:
+        """The project a git client asks for: any username with a token as the password
+        (GitLab's rule for personal, project and group tokens); 401 without one, 404 when
+        the token cannot read the code."""
+        token = self.tokens.get(credential or "")
+        if token is None:
+            return 401
+        project = self.projects.get(path)
+        if project is None or not self._can_read_code(token, project):
+            return 404
+        commits = {sha: GitCommit(c.sha, c.tree, c.parents, c.message, c.author)
+                   for sha, c in project.commits.items()}
+        return GitRepository(commits, project.trees, project.blobs, project.branches,
+                             project.default_branch)
+
+    def stop(self) -> None:
+        super().stop()
+        self.git.close()
 
     def _can_read_code(self, token: Token, project: Project) -> bool:
         return project.visibility != "private" or self._role(token, project) >= 20
