@@ -33,8 +33,8 @@ failing becomes a RepoFailure.
 
 This is the only reading module that imports python-gitlab (remediation/gitlab.py writes
 with it): it builds the API URL and looks up a single project (`gitlab:GROUP/PROJECT`).
-The bulk requests go through `requests` with the on-disk ETag cache, since python-gitlab has neither conditional
-requests nor a GraphQL batch API.
+The bulk requests go through `requests` with the on-disk ETag cache, since python-gitlab
+has neither conditional requests nor a GraphQL batch API.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class _Transport(forge.ForgeTransport):
             headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **self._auth}
             if etag:
                 headers["If-None-Match"] = etag
-            exchanged = self._exchange(method, url, headers, body, what)
+            exchanged = self._exchange(method, url, headers, body, what, key=self.identity)
             if isinstance(exchanged, str):
                 attempts += 1
                 self._unreachable(attempts, self._max_attempts, exchanged)

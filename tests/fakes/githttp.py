@@ -108,8 +108,8 @@ class GitHttp:
             if fault.remaining is not None:
                 fault.remaining -= 1
             fault.hits += 1
-            if fault.kind == "latency":
-                time.sleep(fault.latency_ms / 1000)
+            if fault.kind == "latency":  # the two fakes name the field differently
+                time.sleep(getattr(fault, "latency_ms", getattr(fault, "delay_ms", 0)) / 1000)
                 continue
             if fault.kind == "reset":
                 raise ResetConnection()

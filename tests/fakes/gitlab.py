@@ -8,6 +8,15 @@ repository tree and files, branches, protected branches, merge request approval 
 GitLab's ``RateLimit-*`` headers and ``429`` + ``Retry-After``, ETags with ``304 Not Modified``,
 request accounting and injectable faults.
 
+The write side remediation uses: ``POST /projects/:id/repository/commits`` (actions create /
+update / delete / move / chmod, text or base64; ``start_branch`` / ``start_sha``; ``force``;
+GitLab's 400s for a file that is or is not there), branches (create, delete), ``GET
+…/repository/compare``, merge requests (list with ``state`` / ``source_branch``, create with
+409 when one is open for the source branch, ``PUT`` with ``state_event``) and their notes.
+Writes need the ``api`` scope (``read_api`` gets 403 ``insufficient_scope``), the Developer
+role, a project that is not archived and, on a protected branch, its push access level.
+A person's actions: ``push(..., branch=)``, ``open_merge_request``, ``close_merge_request``.
+
 Quick use::
 
     forge = FakeGitLab()
@@ -59,7 +68,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .githttp import GitCommit, GitHttp, GitRepository
 from .gitobjects import (
+    MODE_EXECUTABLE,
+    MODE_FILE,
     MODE_TREE,
     GitSnapshot,
     Signature,
@@ -67,7 +79,6 @@ from .gitobjects import (
     build_snapshot,
     commit_sha,
 )
-from .githttp import GitCommit, GitHttp, GitRepository
 from .server import LoopbackServer, ResetConnection, bearer_token, etag_matches, status_line
 
 if TYPE_CHECKING:
@@ -154,6 +165,44 @@ class ApprovalRule:
 
 
 @dataclass
+class Person:
+    """Who wrote a merge request or a note: the token's user or a person (test helpers)."""
+
+    id: int
+    username: str
+    name: str
+
+
+@dataclass
+class Note:
+    id: int
+    body: str
+    author: Person
+    created: int
+    system: bool = False  # GitLab's own notes ("closed", "reopened")
+
+
+@dataclass
+class MergeRequest:
+    id: int
+    iid: int
+    title: str
+    description: str
+    source_branch: str
+    target_branch: str
+    author: Person
+    created: int
+    updated: int
+    sha: str  # the source branch head when last seen (kept once the branch is gone)
+    state: str = "opened"  # opened | closed | merged
+    labels: list[str] = field(default_factory=list)
+    remove_source_branch: bool = False
+    closed_at: int | None = None
+    closed_by: Person | None = None
+    notes: list[Note] = field(default_factory=list)
+
+
+@dataclass
 class Group:
     id: int
     full_path: str
@@ -207,6 +256,7 @@ class Project:
     protected: list[ProtectedBranch] = field(default_factory=list)
     approval_rules: list[ApprovalRule] = field(default_factory=list)
     last_activity: int = _BASE_TIME
+    merge_requests: list[MergeRequest] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -287,6 +337,8 @@ class Token:
 
 
 _ANONYMOUS = Token("", kind="anonymous", scopes=(), access_level=0)
+# The person behind the test helpers that act in GitLab's web interface.
+PERSON = Person(7, "a-person", "A Person")
 
 
 @dataclass
@@ -636,6 +688,30 @@ class FakeGitLab(LoopbackServer):
                     applies_to_all_protected_branches=applies_to_all_protected_branches,
                 )
             )
+
+    def merge_requests(self, project: str) -> list[MergeRequest]:
+        """The project's merge requests, oldest first (the fake's own objects)."""
+        with self.lock:
+            return list(self.projects[project].merge_requests)
+
+    def open_merge_request(
+        self, project: str, source_branch: str, *, title: str = "A person's change",
+        description: str = "", target_branch: str | None = None,
+    ) -> int:
+        """A person opens a merge request; returns its iid."""
+        with self.lock:
+            proj = self.projects[project]
+            mr = self._new_merge_request(
+                proj, source_branch, target_branch or proj.default_branch, title, description,
+                PERSON)
+            return mr.iid
+
+    def close_merge_request(self, project: str, iid: int) -> None:
+        """A person closes a merge request (no marker in its description)."""
+        with self.lock:
+            proj = self.projects[project]
+            mr = next(m for m in proj.merge_requests if m.iid == iid)
+            self._set_state(proj, mr, "close", PERSON)
 
     def add_token(
         self,
@@ -1073,8 +1149,8 @@ class FakeGitLab(LoopbackServer):
         if req.method == "POST" and n == 4 and s[0] == "projects" and s[2:] == ["ci", "lint"]:
             self._require_scope(req)
             return self._ci_lint(req, self._find_project(req, s[1]), post=True)
-        if req.method not in ("GET", "HEAD"):
-            raise HttpError(405, "405 Method Not Allowed")
+        if req.method not in ("GET", "HEAD") and not (n >= 3 and s[0] == "projects"):
+            raise HttpError(405, "405 Method Not Allowed")  # writes: see _write_route
         if s == ["version"]:
             if token.kind == "anonymous":
                 raise HttpError(401, "401 Unauthorized")
@@ -1167,6 +1243,8 @@ class FakeGitLab(LoopbackServer):
         n = len(rest)
         repository = rest[:1] == ["repository"]
         self._require_scope(req, repository=repository and rest[1:2] == ["files"])
+        if req.method not in ("GET", "HEAD"):
+            return self._write_route(req, project, rest)
         if not rest:
             return 200, self._project_json(req.root, project, full=True, token=token), {}
         if token.kind == "job" and not repository:
@@ -1194,6 +1272,8 @@ class FakeGitLab(LoopbackServer):
             return 200, self._approvals_json(project), {}
         if rest == ["ci", "lint"]:
             return self._ci_lint(req, project, post=False)
+        if rest[0] == "merge_requests":
+            return self._merge_requests_route(req, project, rest[1:])
         raise HttpError(404, "404 Not Found")
 
     def _require_premium(self, req: _Req, project: Project) -> None:
@@ -1271,6 +1351,8 @@ class FakeGitLab(LoopbackServer):
             if rest[1] not in project.branches:
                 raise _not_found("Branch")
             return 200, self._branch_json(req, project, rest[1]), {}
+        if rest == ["compare"]:
+            return self._compare(req, project)
         raise HttpError(404, "404 Not Found")
 
     def _tree(self, req: _Req, project: Project) -> Answer:
@@ -1357,6 +1439,415 @@ class FakeGitLab(LoopbackServer):
             "merged_yaml": None if errors else content,
             "includes": [] if not errors else None,
         }, {}
+
+    # ---------------------------------------------------------------- REST writes
+
+    def _write_route(self, req: _Req, project: Project, rest: list[str]) -> Answer:
+        """POST / PUT / DELETE under ``/projects/:id``: commits, branches, merge requests."""
+        method, n = req.method, len(rest)
+        if method == "POST" and rest == ["repository", "commits"]:
+            return self._create_commit(req, project)
+        if method == "POST" and rest == ["repository", "branches"]:
+            return self._create_branch(req, project)
+        if method == "DELETE" and n == 3 and rest[:2] == ["repository", "branches"]:
+            return self._delete_branch(req, project, rest[2])
+        if method == "POST" and rest == ["merge_requests"]:
+            return self._create_merge_request(req, project)
+        if method == "PUT" and n == 2 and rest[0] == "merge_requests":
+            return self._update_merge_request(req, project, self._merge_request(project, rest[1]))
+        if method == "POST" and n == 3 and rest[0] == "merge_requests" and rest[2] == "notes":
+            return self._create_note(req, project, self._merge_request(project, rest[1]))
+        raise HttpError(405, "405 Method Not Allowed")
+
+    def _require_write(self, req: _Req, project: Project, level: int = 30) -> None:
+        """Writes need the ``api`` scope (a ``read_api`` token gets 403 insufficient_scope),
+        a project that is not archived and at least the role ``level`` (Developer)."""
+        token = req.token
+        if token.kind == "anonymous":
+            raise HttpError(401, "401 Unauthorized")
+        if not token.has_scope("api"):
+            raise HttpError(403, body={**_INSUFFICIENT_SCOPE, "scope": "api"})
+        if project.archived or self._role(token, project) < level:
+            raise HttpError(403, "403 Forbidden")
+
+    def _check_push(self, req: _Req, project: Project, branch: str, *, force: bool) -> None:
+        """A protected branch's push rule (GitLab's pre-receive check)."""
+        prot = project.protection(branch)
+        if prot is None:
+            return
+        if prot.push_access_level == 0 or self._role(req.token, project) < prot.push_access_level:
+            raise HttpError(403, "You are not allowed to push into this branch")
+        if force and not prot.allow_force_push:
+            raise HttpError(403, "You are not allowed to force push code to a protected branch "
+                                 "on this project.")
+
+    def _writer(self, token: Token) -> Person:
+        bot = token.kind in ("group", "project")
+        return Person(token.user_id, token.username,
+                      f"{token.kind.title()} access token bot" if bot else "Governance Bot")
+
+    def _create_commit(self, req: _Req, project: Project) -> Answer:
+        """``POST /projects/:id/repository/commits``: one commit of every action, on
+        ``branch`` (created from ``start_branch`` / ``start_sha``; ``force`` replaces it)."""
+        self._require_write(req, project)
+        params = _params(req)
+        branch, message, actions = (params.get(k) for k in ("branch", "commit_message", "actions"))
+        missing = [k for k, v in (("branch", branch), ("commit_message", message),
+                                  ("actions", actions)) if not v]
+        if missing:
+            raise HttpError(400, body={"error": ", ".join(f"{k} is missing" for k in missing)})
+        if not isinstance(branch, str) or not isinstance(message, str):
+            raise HttpError(400, body={"error": "branch is invalid, commit_message is invalid"})
+        if not isinstance(actions, list):
+            raise HttpError(400, body={"error": "actions is invalid"})
+        start_branch, start_sha = params.get("start_branch"), params.get("start_sha")
+        if start_branch and start_sha:
+            raise HttpError(400, body={"error": "start_branch, start_sha are mutually exclusive"})
+        parent: Commit | None
+        if start_sha:
+            parent = project.commits.get(str(start_sha))
+            if parent is None:
+                raise HttpError(400, body={"message": f"Cannot find start_sha '{start_sha}'"})
+        elif start_branch:
+            parent = project.head(str(start_branch))
+            if parent is None:
+                raise HttpError(400, body={"message": f"Cannot find start_branch '{start_branch}'"})
+        else:
+            parent = project.head(branch)
+            if parent is None and not project.empty:
+                raise HttpError(400, body={
+                    "message": "You can only create or edit files when you are on a branch"})
+        exists = branch in project.branches
+        elsewhere = bool(start_sha or (start_branch and start_branch != branch))
+        if exists and elsewhere and not _flag(params.get("force")):
+            raise HttpError(400, body={
+                "message": f"A branch called '{branch}' already exists. Switch to that branch "
+                           "in order to make changes"})
+        self._check_push(req, project, branch, force=exists and elsewhere)
+        files: dict[str, bytes] = {}
+        modes: dict[str, str] = {}
+        if parent is not None:
+            for path, (mode, sha) in parent.snapshot.file_paths.items():
+                files[path], modes[path] = project.blobs[sha], mode
+        for index, action in enumerate(actions):
+            self._apply_action(project, parent, files, modes, index, action)
+        writer = self._writer(req.token)
+        sha = self._store_commit(project, branch, parent, files, modes, message, writer)
+        body = self._commit_json(req, project, project.commits[sha])
+        body.update({"project_id": project.id, "status": None, "last_pipeline": None})
+        return 201, body, {}
+
+    def _apply_action(self, project: Project, parent: Commit | None, files: dict[str, bytes],
+                      modes: dict[str, str], index: int, action: Any) -> None:
+        """One commit action, in order; GitLab's 400s for a file that is (not) there."""
+        if not isinstance(action, dict):
+            raise HttpError(400, body={"error": f"actions[{index}] is invalid"})
+        kind = action.get("action")
+        if kind not in ("create", "update", "delete", "move", "chmod"):
+            raise HttpError(400, body={"error": f"actions[{index}][action] does not have a "
+                                                "valid value"})
+        path = _clean_path(action.get("file_path"))
+        if path is None:
+            raise HttpError(400, body={"error": f"actions[{index}][file_path] is missing"})
+        content = _action_content(action, index)
+        mode = MODE_EXECUTABLE if _flag(action.get("execute_filemode")) else MODE_FILE
+        source = _clean_path(action.get("previous_path")) if kind == "move" else path
+        if kind != "create" and (source is None or source not in files):
+            raise HttpError(400, body={"message": "A file with this name doesn't exist"})
+        if kind in ("create", "move") and path in files:
+            raise HttpError(400, body={"message": "A file with this name already exists"})
+        last = action.get("last_commit_id")
+        if (last and source and parent is not None and kind in ("update", "delete", "move")
+                and source in parent.snapshot.file_paths
+                and project.last_commit_for(parent, source).sha != last):
+            raise HttpError(400, body={
+                "message": f"The file has changed since you started editing it: {source}"})
+        if kind == "create":
+            files[path], modes[path] = content or b"", mode
+        elif kind == "update":
+            files[path] = content or b""
+        elif kind == "delete":
+            del files[path]
+            modes.pop(path, None)
+        elif kind == "chmod":
+            modes[path] = mode
+        else:  # move: the content moves unless new content is given
+            assert source is not None
+            moved = files.pop(source)
+            files[path], modes[path] = moved if content is None else content, modes.pop(source)
+
+    def _store_commit(self, project: Project, branch: str, parent: Commit | None,
+                      files: dict[str, bytes], modes: dict[str, str], message: str,
+                      writer: Person) -> str:
+        snapshot = build_snapshot(files, {p: m for p, m in modes.items() if p in files})
+        self._clock += 60
+        who = Signature(name=writer.name, email=f"{writer.username}@example.invalid",
+                        timestamp=self._clock)
+        parents = [parent.sha] if parent else []
+        sha = commit_sha(snapshot.root, parents, who, who, message)
+        project.commits[sha] = Commit(sha, snapshot.root, parents, message, who, snapshot)
+        project.blobs.update(snapshot.blobs)
+        project.trees.update(snapshot.trees)
+        project.branches[branch] = sha
+        project.last_activity = self._clock
+        return sha
+
+    def _create_branch(self, req: _Req, project: Project) -> Answer:
+        self._require_write(req, project)
+        params = _params(req)
+        name, ref = params.get("branch"), params.get("ref")
+        missing = [k for k, v in (("branch", name), ("ref", ref)) if not v]
+        if missing:
+            raise HttpError(400, body={"error": ", ".join(f"{k} is missing" for k in missing)})
+        name = str(name)
+        if name in project.branches:
+            raise HttpError(400, body={"message": "Branch already exists"})
+        commit = project.resolve(str(ref))
+        if commit is None:
+            raise HttpError(400, body={"message": f"Invalid reference name: {ref}"})
+        self._check_push(req, project, name, force=False)
+        project.branches[name] = commit.sha
+        return 201, self._branch_json(req, project, name), {}
+
+    def _delete_branch(self, req: _Req, project: Project, name: str) -> Answer:
+        self._require_write(req, project)
+        if name not in project.branches:
+            raise _not_found("Branch")
+        if name == project.default_branch:
+            raise HttpError(400, body={
+                "message": "The default branch of a project cannot be deleted."})
+        if project.protection(name) is not None:
+            raise HttpError(403, body={
+                "message": "You can only delete protected branches using the web interface."})
+        for mr in project.merge_requests:
+            if mr.source_branch == name:
+                mr.sha = project.branches[name]
+        del project.branches[name]
+        return 204, b"", {}
+
+    # merge requests
+
+    def _merge_request(self, project: Project, iid: str) -> MergeRequest:
+        for mr in project.merge_requests:
+            if str(mr.iid) == iid:
+                return mr
+        raise HttpError(404, "404 Not found")
+
+    def _open_for(self, project: Project, source_branch: str) -> MergeRequest | None:
+        return next((m for m in project.merge_requests
+                     if m.state == "opened" and m.source_branch == source_branch), None)
+
+    def _new_merge_request(self, project: Project, source: str, target: str, title: str,
+                           description: str, author: Person, *, labels: Sequence[str] = (),
+                           remove_source_branch: bool = False) -> MergeRequest:
+        if source == target:
+            raise HttpError(409, body={
+                "message": ["You can't use same project/branch for source and target"]})
+        for what, name in (("Source", source), ("Target", target)):
+            if name not in project.branches:
+                raise HttpError(422, body={"message": [f'{what} branch "{name}" does not exist']})
+        other = self._open_for(project, source)
+        if other is not None:
+            raise HttpError(409, body={"message": [
+                f"Another open merge request already exists for this source branch: "
+                f"!{other.iid}"]})
+        self._clock += 1
+        mr = MergeRequest(
+            id=self._next_id(), iid=len(project.merge_requests) + 1, title=title,
+            description=description, source_branch=source, target_branch=target,
+            author=author, created=self._clock, updated=self._clock,
+            sha=project.branches[source], labels=list(labels),
+            remove_source_branch=remove_source_branch,
+        )
+        project.merge_requests.append(mr)
+        return mr
+
+    def _set_state(self, project: Project, mr: MergeRequest, event: str, who: Person) -> None:
+        """``close`` / ``reopen`` with GitLab's system note; merged requests stay merged."""
+        if mr.state == "merged":
+            return
+        if event == "reopen" and mr.state == "closed":
+            other = self._open_for(project, mr.source_branch)
+            if other is not None:
+                raise HttpError(409, body={"message": [
+                    f"Another open merge request already exists for this source branch: "
+                    f"!{other.iid}"]})
+        self._clock += 1
+        if event == "close" and mr.state == "opened":
+            mr.state, mr.closed_at, mr.closed_by = "closed", self._clock, who
+            mr.notes.append(Note(self._next_id(), "closed", who, self._clock, system=True))
+        elif event == "reopen" and mr.state == "closed":
+            mr.state, mr.closed_at, mr.closed_by = "opened", None, None
+            mr.notes.append(Note(self._next_id(), "reopened", who, self._clock, system=True))
+        mr.updated = self._clock
+
+    def _create_merge_request(self, req: _Req, project: Project) -> Answer:
+        self._require_write(req, project)
+        params = _params(req)
+        source, target, title = (params.get(k) for k in ("source_branch", "target_branch",
+                                                          "title"))
+        missing = [k for k, v in (("source_branch", source), ("target_branch", target),
+                                  ("title", title)) if not v]
+        if missing:
+            raise HttpError(400, body={"error": ", ".join(f"{k} is missing" for k in missing)})
+        mr = self._new_merge_request(
+            project, str(source), str(target), str(title), str(params.get("description") or ""),
+            self._writer(req.token), labels=_labels(params.get("labels")),
+            remove_source_branch=bool(_flag(params.get("remove_source_branch"))))
+        return 201, self._merge_request_json(req, project, mr), {}
+
+    def _update_merge_request(self, req: _Req, project: Project, mr: MergeRequest) -> Answer:
+        self._require_write(req, project)
+        params = _params(req)
+        event = params.get("state_event")
+        if event is not None and event not in ("close", "reopen"):
+            raise HttpError(400, body={"error": "state_event does not have a valid value"})
+        for key in ("title", "description", "target_branch"):
+            if isinstance(params.get(key), str):
+                setattr(mr, key, params[key])
+        if "labels" in params:
+            mr.labels = _labels(params["labels"])
+        if "remove_source_branch" in params:
+            mr.remove_source_branch = bool(_flag(params["remove_source_branch"]))
+        if event is not None:
+            self._set_state(project, mr, str(event), self._writer(req.token))
+        self._clock += 1
+        mr.updated = self._clock
+        return 200, self._merge_request_json(req, project, mr), {}
+
+    def _create_note(self, req: _Req, project: Project, mr: MergeRequest) -> Answer:
+        self._require_write(req, project, level=20)  # Reporters may comment
+        body = _params(req).get("body")
+        if not body or not isinstance(body, str):
+            raise HttpError(400, body={"error": "body is missing"})
+        self._clock += 1
+        note = Note(self._next_id(), body, self._writer(req.token), self._clock)
+        mr.notes.append(note)
+        mr.updated = self._clock
+        return 201, self._note_json(req, mr, note), {}
+
+    def _merge_requests_route(self, req: _Req, project: Project, rest: list[str]) -> Answer:
+        """``GET /projects/:id/merge_requests[/:iid[/notes]]``."""
+        if project.visibility == "private" and self._role(req.token, project) < 20:
+            raise HttpError(403, "403 Forbidden")
+        if not rest:
+            return self._list(req, [self._merge_request_json(req, project, m)
+                                    for m in self._filtered_merge_requests(req, project)])
+        mr = self._merge_request(project, rest[0])
+        if len(rest) == 1:
+            return 200, self._merge_request_json(req, project, mr), {}
+        if rest[1:] == ["notes"]:
+            notes = sorted(mr.notes, key=lambda n: (n.created, n.id),
+                           reverse=req.q("sort") != "asc")
+            return self._list(req, [self._note_json(req, mr, n) for n in notes])
+        raise HttpError(404, "404 Not Found")
+
+    def _filtered_merge_requests(self, req: _Req, project: Project) -> list[MergeRequest]:
+        state = req.q("state") or "all"
+        if state not in ("opened", "closed", "merged", "locked", "all"):
+            raise HttpError(400, body={"error": "state does not have a valid value"})
+        items = [m for m in project.merge_requests if state in ("all", m.state)]
+        for key in ("source_branch", "target_branch"):
+            wanted = req.q(key)
+            if wanted:
+                items = [m for m in items if getattr(m, key) == wanted]
+        labels = _labels(req.q("labels"))
+        if labels:
+            items = [m for m in items if all(label in m.labels for label in labels)]
+        keys: dict[str, Callable[[MergeRequest], Any]] = {
+            "created_at": lambda m: (m.created, m.id), "updated_at": lambda m: (m.updated, m.id)}
+        order_by = req.q("order_by") or "created_at"
+        if order_by not in keys:
+            raise HttpError(400, body={"error": "order_by does not have a valid value"})
+        items.sort(key=keys[order_by], reverse=(req.q("sort") or "desc") == "desc")
+        return items
+
+    # compare
+
+    def _ancestors(self, project: Project, sha: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [sha]
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(project.commits[current].parents)
+        return seen
+
+    def _compare(self, req: _Req, project: Project) -> Answer:
+        """``GET /projects/:id/repository/compare?from=&to=``: the commits of ``to`` that
+        ``from`` does not have (oldest first) and the diff from the merge base (or, with
+        ``straight=true``, from ``from`` itself)."""
+        start, end = req.q("from"), req.q("to")
+        missing = [k for k, v in (("from", start), ("to", end)) if not v]
+        if missing:
+            raise HttpError(400, body={"error": ", ".join(f"{k} is missing" for k in missing)})
+        base, head = project.resolve(start), project.resolve(end)
+        if base is None or head is None:
+            raise _not_found("Ref")
+        known = self._ancestors(project, base.sha)
+        mine = self._ancestors(project, head.sha)
+        order = lambda sha: (project.commits[sha].author.timestamp, sha)  # noqa: E731
+        own = [project.commits[s] for s in sorted(mine - known, key=order)]
+        shared = sorted(mine & known, key=order)
+        merge_base = project.commits[shared[-1]] if shared else None
+        before = base if _truthy(req.q("straight")) else merge_base
+        return 200, {
+            "commit": self._commit_json(req, project, own[-1]) if own else None,
+            "commits": [self._commit_json(req, project, c) for c in own],
+            "diffs": _diffs(project, before, head),
+            "compare_timeout": False,
+            "compare_same_ref": start == end,
+            "web_url": f"{req.root}/{project.full_path}/-/compare/{base.sha}...{head.sha}",
+        }, {}
+
+    def _person_json(self, req: _Req, person: Person) -> dict[str, Any]:
+        return {"id": person.id, "username": person.username, "name": person.name,
+                "state": "active", "locked": False, "avatar_url": None,
+                "web_url": f"{req.root}/{person.username}"}
+
+    def _merge_request_json(self, req: _Req, project: Project, mr: MergeRequest
+                            ) -> dict[str, Any]:
+        ref = f"!{mr.iid}"
+        return {
+            "id": mr.id, "iid": mr.iid, "project_id": project.id, "title": mr.title,
+            "description": mr.description, "state": mr.state,
+            "created_at": _iso(mr.created), "updated_at": _iso(mr.updated),
+            "merged_by": None, "merge_user": None, "merged_at": None,
+            "closed_by": self._person_json(req, mr.closed_by) if mr.closed_by else None,
+            "closed_at": _iso(mr.closed_at) if mr.closed_at else None,
+            "target_branch": mr.target_branch, "source_branch": mr.source_branch,
+            "user_notes_count": sum(1 for n in mr.notes if not n.system),
+            "upvotes": 0, "downvotes": 0, "author": self._person_json(req, mr.author),
+            "assignees": [], "assignee": None, "reviewers": [],
+            "source_project_id": project.id, "target_project_id": project.id,
+            "labels": list(mr.labels), "draft": False, "work_in_progress": False,
+            "milestone": None, "merge_when_pipeline_succeeds": False,
+            "merge_status": "can_be_merged",
+            "detailed_merge_status": "mergeable" if mr.state == "opened" else "not_open",
+            "sha": project.branches.get(mr.source_branch, mr.sha),
+            "merge_commit_sha": None, "squash_commit_sha": None, "discussion_locked": None,
+            "should_remove_source_branch": None,
+            "force_remove_source_branch": mr.remove_source_branch,
+            "reference": ref,
+            "references": {"short": ref, "relative": ref, "full": f"{project.full_path}{ref}"},
+            "web_url": f"{req.root}/{project.full_path}/-/merge_requests/{mr.iid}",
+            "time_stats": {"time_estimate": 0, "total_time_spent": 0,
+                           "human_time_estimate": None, "human_total_time_spent": None},
+            "squash": False, "squash_on_merge": False,
+            "task_completion_status": {"count": 0, "completed_count": 0},
+            "has_conflicts": False, "blocking_discussions_resolved": True,
+        }
+
+    def _note_json(self, req: _Req, mr: MergeRequest, note: Note) -> dict[str, Any]:
+        return {
+            "id": note.id, "type": None, "body": note.body, "attachment": None,
+            "author": self._person_json(req, note.author),
+            "created_at": _iso(note.created), "updated_at": _iso(note.created),
+            "system": note.system, "noteable_id": mr.id, "noteable_type": "MergeRequest",
+            "noteable_iid": mr.iid, "resolvable": False, "confidential": False,
+            "internal": False,
+        }
 
     # ---------------------------------------------------------------- REST JSON
 
@@ -2003,6 +2494,95 @@ def _quote_path(req: _Req) -> str:
     return "/" + "/".join(urllib.parse.quote(s, safe="") for s in req.segments)
 
 
+
+
+def _params(req: _Req) -> dict[str, Any]:
+    """A write's parameters: the query, then the body (python-gitlab sends JSON; GitLab
+    also takes form data)."""
+    params: dict[str, Any] = dict(req.query)
+    if not req.body:
+        return params
+    if "json" in req.headers.get("content-type", ""):
+        try:
+            body = json.loads(req.body)
+        except ValueError:
+            raise HttpError(400, body={"error": "The request body is not valid JSON"}) from None
+        if not isinstance(body, dict):
+            raise HttpError(400, body={"error": "The request body must be a JSON object"})
+        params.update(body)
+    else:
+        form = urllib.parse.parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True)
+        params.update({k: v[-1] for k, v in form.items()})
+    return params
+
+
+def _flag(value: Any) -> bool | None:
+    """A JSON boolean or one of Grape's spellings (``true``, ``True``, ``1``)."""
+    if value is None or isinstance(value, bool):
+        return value
+    return _truthy(str(value))
+
+
+def _clean_path(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    parts = [p for p in value.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        return None
+    return "/".join(parts)
+
+
+def _action_content(action: Mapping[str, Any], index: int) -> bytes | None:
+    content = action.get("content")
+    if content is None:
+        return None
+    if not isinstance(content, str):
+        raise HttpError(400, body={"error": f"actions[{index}][content] is invalid"})
+    encoding = action.get("encoding") or "text"
+    if encoding == "text":
+        return content.encode("utf-8")
+    if encoding != "base64":
+        raise HttpError(400, body={"error": f"actions[{index}][encoding] does not have a "
+                                            "valid value"})
+    try:
+        return base64.b64decode(content, validate=True)
+    except ValueError:
+        raise HttpError(400, body={"message": "Invalid base64 content"}) from None
+
+
+def _labels(value: Any) -> list[str]:
+    """Labels as a comma-separated string or a JSON list."""
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _diffs(project: Project, before: Commit | None, after: Commit) -> list[dict[str, Any]]:
+    old = before.snapshot.file_paths if before is not None else {}
+    new = after.snapshot.file_paths
+    out: list[dict[str, Any]] = []
+    for path in sorted(set(old) | set(new)):
+        a, b = old.get(path), new.get(path)
+        if a == b:
+            continue
+        out.append({
+            "old_path": path, "new_path": path,
+            "a_mode": a[0] if a else "0", "b_mode": b[0] if b else "0",
+            "new_file": a is None, "renamed_file": False, "deleted_file": b is None,
+            "generated_file": False,
+            "diff": _patch(project.blobs[a[1]] if a else b"", project.blobs[b[1]] if b else b""),
+        })
+    return out
+
+
+def _patch(before: bytes, after: bytes) -> str:
+    """The hunks of a text change, as GitLab's ``diff`` field shows them (no file header)."""
+    import difflib
+
+    if _is_binary(before) or _is_binary(after):
+        return ""
+    lines = difflib.unified_diff(before.decode().splitlines(keepends=True),
+                                 after.decode().splitlines(keepends=True))
+    return "".join(list(lines)[2:])
 
 
 def _graphql_query_text(req: _Req) -> str:
