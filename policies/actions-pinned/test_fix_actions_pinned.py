@@ -1,9 +1,7 @@
 """The actions-pinned fixer: tags become commit SHAs, the tag stays as a comment.
 
-Golden cases live in fixes/<case>/: `before/` is the repository the check sees, `after/`
-the repository once the proposal is applied, compared byte for byte. A top-level name
-starting with `dot-` stands for `.` (`dot-github/workflows/ci.yml` is
-`.github/workflows/ci.yml`), so the fixtures are not workflows of this repository.
+Golden cases (fixes/<case>/before/ and after/, read as `BeforeAfter`): quoted tags;
+anchors, flow sequences and document markers; CRLF with a BOM.
 """
 
 from __future__ import annotations
@@ -12,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from governance.errors import Unsupported
-from governance.fixes import ActionResolver, NeedsPerson, Proposal
-from governance.models import Outcome
-from governance.testing import applied, evaluate, fix
+from governance.fixes import NeedsPerson, Proposal
+from governance.models import Finding, Outcome
+from governance.testing import BeforeAfter, MappedResolver, applied, changed_lines, evaluate, fixed
 from governance.yamledit import Edit, EditRefused, Splice, YamlFile, replace_scalar
 
 FIXES = Path(__file__).resolve().parent / "fixes"
-CASES = sorted(path.name for path in FIXES.iterdir() if path.is_dir())
 
 # What GitHub answered for these tags when the fixtures were written.
 SHAS = {
@@ -35,44 +31,21 @@ CHECKOUT_V4 = ("on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n"
                "      - uses: actions/checkout@v4\n")
 
 
-class TableResolver(ActionResolver):
-    """Answers from a table, as the GitHub-backed resolver would; counts the questions."""
-
-    def __init__(self, table: dict[tuple[str, str], str]) -> None:
-        self.table = table
-        self.asked: list[tuple[str, str]] = []
-
-    def resolve(self, action: str, ref: str) -> str:
-        self.asked.append((action, ref))
-        if (action, ref) not in self.table:
-            raise Unsupported(f"{action}@{ref}: no such tag or branch")
-        return self.table[(action, ref)]
+def pin_one_file(tmp_path: Path, path: str, text: str, old: str, new: str
+                 ) -> tuple[Proposal, Finding]:
+    """Fix a repository holding only `text` at `path`: the proposal must change exactly
+    `old` into `new` there. Returns it with the policy's finding on the result."""
+    files = {path: text}
+    result = fixed(tmp_path / "fix", "actions-pinned", files, resolver=MappedResolver(SHAS))
+    assert isinstance(result, Proposal)
+    (change,) = result.changes
+    assert change.content == text.replace(old, new).encode()
+    return result, evaluate(tmp_path / "recheck", "actions-pinned", applied(files, result))
 
 
-def tree(folder: Path) -> dict[str, bytes]:
-    files = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            name = path.relative_to(folder).as_posix()
-            files["." + name[4:] if name.startswith("dot-") else name] = path.read_bytes()
-    return files
-
-
-def changed_lines(before: bytes, after: bytes) -> set[int]:
-    """1-based numbers of the lines that differ; the fix never adds or removes lines."""
-    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
-    assert len(old) == len(new)
-    return {number for number, (a, b) in enumerate(zip(old, new, strict=True), 1) if a != b}
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_golden_case(tmp_path: Path, case: str) -> None:
-    before, after = tree(FIXES / case / "before"), tree(FIXES / case / "after")
-    result, finding = fix(tmp_path / "fix", "actions-pinned", before,
-                          resolver=TableResolver(SHAS))
-    assert isinstance(result, Proposal), result
-    assert applied(before, result) == after
-
+@pytest.mark.parametrize("case", BeforeAfter.load_all(FIXES), ids=str)
+def test_golden_case(tmp_path: Path, case: BeforeAfter) -> None:
+    result, finding = case.proposal(tmp_path, "actions-pinned", resolver=MappedResolver(SHAS))
     # Only the lines where a flagged reference is written change (an alias's line does
     # not: its anchor's line carries the new value).
     for change in result.changes:
@@ -82,13 +55,10 @@ def test_golden_case(tmp_path: Path, case: str) -> None:
                    and loc.line is not None and loc.note in lines[loc.line - 1]}
         assert changed_lines(change.previous, change.content) == written
 
-    rechecked = evaluate(tmp_path / "recheck", "actions-pinned", applied(before, result))
-    assert rechecked.outcome is Outcome.PASS, rechecked.message
-
 
 def test_proposal_names_each_pin(tmp_path: Path) -> None:
-    before = tree(FIXES / "tags-and-quoting" / "before")
-    result, _ = fix(tmp_path, "actions-pinned", before, resolver=TableResolver(SHAS))
+    before = BeforeAfter.load(FIXES / "tags-and-quoting").before
+    result = fixed(tmp_path, "actions-pinned", before, resolver=MappedResolver(SHAS))
     assert isinstance(result, Proposal)
     assert result.title == "Pin 4 action references to commit SHAs"
     assert f"Pinned `actions/checkout@v4` → `{CHECKOUT}` (.github/workflows/ci.yml:13)" \
@@ -100,8 +70,8 @@ def test_each_action_and_ref_is_resolved_once(tmp_path: Path) -> None:
     step = "      - uses: actions/checkout@v4\n"
     workflow = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n" + step * 3
     files = {".github/workflows/a.yml": workflow, ".github/workflows/b.yml": workflow}
-    resolver = TableResolver(SHAS)
-    result, _ = fix(tmp_path, "actions-pinned", files, resolver=resolver)
+    resolver = MappedResolver(SHAS)
+    result = fixed(tmp_path, "actions-pinned", files, resolver=resolver)
     assert isinstance(result, Proposal)
     assert resolver.asked == [("actions/checkout", "v4")]
     assert {change.path for change in result.changes} == set(files)
@@ -118,12 +88,8 @@ def test_unresolvable_and_docker_references_stay_and_are_listed(tmp_path: Path) 
         "      - uses: acme/private-action@v2\n"
         "      - uses: docker://alpine:3.20\n"
     )
-    files = {".github/workflows/ci.yml": workflow}
-    result, _ = fix(tmp_path / "fix", "actions-pinned", files, resolver=TableResolver(SHAS))
-    assert isinstance(result, Proposal)
-    (change,) = result.changes
-    assert change.content == workflow.replace(
-        "actions/checkout@v4", f"actions/checkout@{CHECKOUT} # v4").encode()
+    result, rechecked = pin_one_file(tmp_path, ".github/workflows/ci.yml", workflow,
+                                     "actions/checkout@v4", f"actions/checkout@{CHECKOUT} # v4")
     left = [note for note in result.notes if note.startswith("Left for a person")]
     assert left == [
         "Left for a person: `acme/private-action@v2` (.github/workflows/ci.yml:7): could not "
@@ -133,7 +99,6 @@ def test_unresolvable_and_docker_references_stay_and_are_listed(tmp_path: Path) 
         "image to its digest is not supported here; pin it by hand "
         "(`docker://image@sha256:...`)",
     ]
-    rechecked = evaluate(tmp_path / "recheck", "actions-pinned", applied(files, result))
     assert rechecked.outcome is Outcome.FAIL
     assert [loc.note for loc in rechecked.locations] == [
         "acme/private-action@v2", "docker://alpine:3.20"]
@@ -141,7 +106,7 @@ def test_unresolvable_and_docker_references_stay_and_are_listed(tmp_path: Path) 
 
 def test_nothing_resolvable_needs_a_person(tmp_path: Path) -> None:
     files = {".github/workflows/ci.yml": CHECKOUT_V4}
-    result, _ = fix(tmp_path, "actions-pinned", files)  # the default resolver: no GitHub
+    result = fixed(tmp_path, "actions-pinned", files)  # the default resolver: no GitHub
     assert isinstance(result, NeedsPerson)
     assert result.reason.startswith("no action reference could be pinned: "
                                     "`actions/checkout@v4` (.github/workflows/ci.yml:6)")
@@ -151,15 +116,15 @@ def test_nothing_resolvable_needs_a_person(tmp_path: Path) -> None:
 def test_docker_images_alone_need_a_person(tmp_path: Path) -> None:
     files = {".github/workflows/ci.yml":
              "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: docker://node:20\n"}
-    result, _ = fix(tmp_path, "actions-pinned", files, resolver=TableResolver(SHAS))
+    result = fixed(tmp_path, "actions-pinned", files, resolver=MappedResolver(SHAS))
     assert isinstance(result, NeedsPerson)
     assert "pinning an image to its digest is not supported" in result.reason
 
 
 def test_an_answer_that_is_not_a_sha_is_not_written(tmp_path: Path) -> None:
     files = {".github/workflows/ci.yml": CHECKOUT_V4}
-    resolver = TableResolver({("actions/checkout", "v4"): "v4.2.2"})
-    result, _ = fix(tmp_path, "actions-pinned", files, resolver=resolver)
+    resolver = MappedResolver({("actions/checkout", "v4"): "v4.2.2"})
+    result = fixed(tmp_path, "actions-pinned", files, resolver=resolver)
     assert isinstance(result, NeedsPerson)
     assert "the resolver answered 'v4.2.2', not a commit SHA" in result.reason
 
@@ -173,14 +138,10 @@ def test_composite_action_steps_are_pinned(tmp_path: Path) -> None:
         "    - uses: actions/setup-node@v4  # node\n"
         "      with: {node-version: 20}\n"
     )
-    files = {".github/actions/setup/action.yml": action}
-    result, _ = fix(tmp_path / "fix", "actions-pinned", files, resolver=TableResolver(SHAS))
-    assert isinstance(result, Proposal)
-    (change,) = result.changes
     node = SHAS[("actions/setup-node", "v4")]
-    assert change.content == action.replace(
-        "actions/setup-node@v4  # node", f"actions/setup-node@{node} # v4  # node").encode()
-    rechecked = evaluate(tmp_path / "recheck", "actions-pinned", applied(files, result))
+    _, rechecked = pin_one_file(tmp_path, ".github/actions/setup/action.yml", action,
+                                "actions/setup-node@v4  # node",
+                                f"actions/setup-node@{node} # v4  # node")
     assert rechecked.outcome is Outcome.PASS, rechecked.message
 
 

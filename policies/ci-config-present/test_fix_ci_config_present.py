@@ -2,14 +2,13 @@
 holds the files the fix must create byte for byte, case.yml the forge and expected notes."""
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
-from governance.fixes import ActionResolver, NeedsPerson, Proposal
+from governance.fixes import NeedsPerson, Proposal
 from governance.models import Outcome
-from governance.testing import applied, evaluate, fix
+from governance.testing import FixCase, MappedResolver, applied, evaluate, fixed
 
 POLICY = "ci-config-present"
 CASES = Path(__file__).resolve().parent / "fixes"
@@ -25,50 +24,18 @@ PINS = {
 }
 
 
-class MappedResolver(ActionResolver):
-    """Resolves only the pairs in PINS (a KeyError shows an action nobody expected)."""
-
-    def __init__(self) -> None:
-        self.asked: list[tuple[str, str]] = []
-
-    def resolve(self, action: str, ref: str) -> str:
-        self.asked.append((action, ref))
-        return PINS[(action, ref)]
+def pins() -> MappedResolver:
+    """Resolves only the pairs in PINS (any other lookup fails the test)."""
+    return MappedResolver(PINS, strict=True)
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _case(name: str) -> dict[str, Any]:
-    document = YAML(typ="safe").load((CASES / name / "case.yml").read_text())
-    assert isinstance(document, dict)
-    return document
-
-
-def _run(tmp_path: Path, files: dict[str, bytes] | dict[str, str], forge: str = "github",
-         resolver: ActionResolver | None = None) -> Any:
-    result, finding = fix(tmp_path / "fix", POLICY, files, forge=forge, resolver=resolver)
-    assert finding.outcome is Outcome.FAIL
-    return result
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in CASES.iterdir()))
-def test_golden_case(tmp_path: Path, name: str) -> None:
-    case = _case(name)
-    files = _tree(CASES / name / "input")
-    expected = _tree(CASES / name / "expected")
-    forge = case["forge"]
-    resolver = MappedResolver() if case["resolve_actions"] else None
-    result = _run(tmp_path, files, forge, resolver)
-
-    assert isinstance(result, Proposal), result
-    assert {c.path: c.content for c in result.changes} == expected
+@pytest.mark.parametrize("case", FixCase.load_all(CASES), ids=str)
+def test_golden_case(tmp_path: Path, case: FixCase) -> None:
+    files, forge = case.files, case.forge
+    resolver = pins() if case.resolve_actions else None
+    result = case.proposal(tmp_path, POLICY, resolver)
     assert all(c.action == "create" for c in result.changes)
-    for note in case.get("notes", []):
-        assert any(note in line for line in result.notes), (note, result.notes)
-    (path, content), = expected.items()
+    (path, content), = case.expected.items()
     assert YAML(typ="safe").load(content)  # the pipeline parses
 
     # The policy passes on the result, as GitHub or GitLab would see it, and so do the
@@ -92,9 +59,9 @@ def test_golden_case(tmp_path: Path, name: str) -> None:
 
 
 def test_resolver_is_asked_for_each_action_once(tmp_path: Path) -> None:
-    resolver = MappedResolver()
+    resolver = pins()
     files = {"build.gradle": "apply plugin: 'java'\n", "sub/go.mod": "module x\n"}
-    result = _run(tmp_path, files, resolver=resolver)
+    result = fixed(tmp_path, POLICY, files, resolver=resolver)
     assert isinstance(result, Proposal)
     # the root's Gradle build is planned; the action path inside gradle/actions is kept
     assert sorted(resolver.asked) == [("actions/checkout", "v4"), ("actions/setup-java", "v4"),
@@ -105,20 +72,20 @@ def test_resolver_is_asked_for_each_action_once(tmp_path: Path) -> None:
 
 
 def test_no_build_files_needs_a_person(tmp_path: Path) -> None:
-    result = _run(tmp_path, {"README.md": "# notes\n", "docs/index.md": "x\n"})
+    result = fixed(tmp_path, POLICY, {"README.md": "# notes\n", "docs/index.md": "x\n"})
     assert isinstance(result, NeedsPerson)
     assert result.reason.startswith("no build files recognised")
 
 
 def test_build_files_only_in_sample_folders_need_a_person(tmp_path: Path) -> None:
-    result = _run(tmp_path, {"examples/demo/package.json": "{}\n",
-                             "node_modules/x/package.json": "{}\n",
-                             "a/b/c/go.mod": "module x\n"})
+    result = fixed(tmp_path, POLICY, {"examples/demo/package.json": "{}\n",
+                                      "node_modules/x/package.json": "{}\n",
+                                      "a/b/c/go.mod": "module x\n"})
     assert isinstance(result, NeedsPerson)
 
 
 def test_python_with_nothing_to_run_needs_a_person(tmp_path: Path) -> None:
-    result = _run(tmp_path, {"pyproject.toml": "[tool.black]\nline-length = 100\n"})
+    result = fixed(tmp_path, POLICY, {"pyproject.toml": "[tool.black]\nline-length = 100\n"})
     assert isinstance(result, NeedsPerson)
     assert "no tests, no requirements file" in result.reason
 
@@ -126,7 +93,7 @@ def test_python_with_nothing_to_run_needs_a_person(tmp_path: Path) -> None:
 def test_folder_names_unsafe_in_yaml_or_shell_are_never_written(tmp_path: Path) -> None:
     files = {"we b/package.json": "{}\n", "x$(id)/go.mod": "module x\n",
              "api/go.mod": "module x\n"}
-    result = _run(tmp_path, files, resolver=MappedResolver())
+    result = fixed(tmp_path, POLICY, files, resolver=pins())
     assert isinstance(result, Proposal)
     text = (result.changes[0].content or b"").decode()
     assert 'working-directory: "api"' in text
@@ -135,7 +102,7 @@ def test_folder_names_unsafe_in_yaml_or_shell_are_never_written(tmp_path: Path) 
 
 def test_workflow_in_a_subfolder_is_mentioned(tmp_path: Path) -> None:
     files = {".github/workflows/old/ci.yml": "on: push\n", "go.mod": "module x\n"}
-    result = _run(tmp_path, files, resolver=MappedResolver())
+    result = fixed(tmp_path, POLICY, files, resolver=pins())
     assert isinstance(result, Proposal)
     assert result.changes[0].path == ".github/workflows/ci.yml"
     assert any(".github/workflows/old/ci.yml" in note for note in result.notes)
@@ -157,7 +124,7 @@ def test_templates_render_from_a_copied_policy_folder(tmp_path: Path) -> None:
     files = memory_files({"Cargo.toml": "[package]\nname = \"x\"\n"}, provider="github")
     finding = evaluate(tmp_path / "scan", POLICY, {"Cargo.toml": "x\n"})
     context = FixContext(files.ref, files, {}, finding, "github", policy.folder,
-                         MappedResolver())
+                         pins())
     result = policy.fix(context)
     assert isinstance(result, Proposal)
     assert b"cargo build" in (result.changes[0].content or b"")
@@ -166,7 +133,7 @@ def test_templates_render_from_a_copied_policy_folder(tmp_path: Path) -> None:
 def test_job_ids_are_valid_and_unique_for_awkward_folders(tmp_path: Path) -> None:
     files = {"2024/go.mod": "module x\n", "a-b/c/go.mod": "module y\n",
              "a/b-c/go.mod": "module z\n"}
-    result = _run(tmp_path, files, resolver=MappedResolver())
+    result = fixed(tmp_path, POLICY, files, resolver=pins())
     assert isinstance(result, Proposal)
     jobs = YAML(typ="safe").load(result.changes[0].content)["jobs"]
     assert sorted(jobs) == ["_2024-go", "a-b-c-go", "a-b-c-go-2"]

@@ -4,63 +4,38 @@ expected notes and deleted files."""
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
 from governance.fixes import NeedsPerson, Proposal
 from governance.models import Outcome
-from governance.testing import applied, evaluate, fix
+from governance.testing import FixCase, applied, evaluate, fixed, tree_of
 
 POLICY = "dependency-updates-configured"
 CASES = Path(__file__).resolve().parent / "fixes"
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _run(tmp_path: Path, files: dict[str, bytes] | dict[str, str], forge: str = "github",
-         options: dict[str, Any] | None = None) -> Any:
-    result, finding = fix(tmp_path / "fix", POLICY, files, forge=forge, options=options)
-    assert finding.outcome is Outcome.FAIL
-    return result
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in CASES.iterdir()))
-def test_golden_case(tmp_path: Path, name: str) -> None:
-    case: dict[str, Any] = YAML(typ="safe").load((CASES / name / "case.yml").read_text())
-    files = _tree(CASES / name / "input")
-    expected = _tree(CASES / name / "expected")
-    result = _run(tmp_path, files, case["forge"], case.get("options"))
-
-    assert isinstance(result, Proposal), result
-    written = {c.path: c.content for c in result.changes if c.content is not None}
-    assert written == expected
-    assert sorted(c.path for c in result.changes if c.content is None) == case.get("deleted", [])
-    for note in case.get("notes", []):
-        assert any(note in line for line in result.notes), (note, result.notes)
-    for path, content in expected.items():
+@pytest.mark.parametrize("case", FixCase.load_all(CASES), ids=str)
+def test_golden_case(tmp_path: Path, case: FixCase) -> None:
+    result = case.proposal(tmp_path, POLICY)
+    for path, content in case.expected.items():
         if path.endswith(".yml"):
             document = YAML(typ="safe").load(content)
             assert document["version"] == 2 and document["updates"]
         else:
             assert json.loads(content)["extends"]
 
-    # A local checkout's file must work wherever the repository is hosted.
-    forges = ["local", "github", "gitlab"] if case["forge"] == "local" else [case["forge"]]
-    for forge in forges:
-        finding = evaluate(tmp_path / forge, POLICY, applied(files, result),
+    for forge in case.hosts:
+        finding = evaluate(tmp_path / forge, POLICY, applied(case.files, result),
                            provider=None if forge == "local" else forge)
         assert finding.outcome is Outcome.PASS, (forge, finding.message)
 
 
 def test_monorepo_entries_are_the_manifest_folders(tmp_path: Path) -> None:
     """Read back from the YAML, not the text: each (ecosystem, directory) once."""
-    files = _tree(CASES / "github-monorepo" / "input")
-    result = _run(tmp_path, files)
+    files = tree_of(CASES / "github-monorepo" / "input")
+    result = fixed(tmp_path, POLICY, files)
     assert isinstance(result, Proposal)
     document = YAML(typ="safe").load(result.changes[0].content)
     entries = [(u["package-ecosystem"], u["directory"]) for u in document["updates"]]
@@ -73,14 +48,14 @@ def test_monorepo_entries_are_the_manifest_folders(tmp_path: Path) -> None:
 
 def test_nothing_to_update_needs_a_person(tmp_path: Path) -> None:
     for forge in ("github", "gitlab", "local"):
-        result = _run(tmp_path / forge, {"README.md": "# docs only\n"}, forge)
+        result = fixed(tmp_path / forge, POLICY, {"README.md": "# docs only\n"}, forge=forge)
         assert isinstance(result, NeedsPerson)
         assert "nothing for Dependabot or Renovate to update" in result.reason
 
 
 def test_gitlab_pipeline_alone_is_enough_for_renovate(tmp_path: Path) -> None:
-    result = _run(tmp_path, {".gitlab-ci.yml": "test:\n  image: alpine:3.20\n  script: [true]\n"},
-                  "gitlab")
+    pipeline = "test:\n  image: alpine:3.20\n  script: [true]\n"
+    result = fixed(tmp_path, POLICY, {".gitlab-ci.yml": pipeline}, forge="gitlab")
     assert isinstance(result, Proposal)
     assert [c.path for c in result.changes] == ["renovate.json"]
 
@@ -88,20 +63,21 @@ def test_gitlab_pipeline_alone_is_enough_for_renovate(tmp_path: Path) -> None:
 def test_dependabot_file_with_other_settings_is_left_to_a_person(tmp_path: Path) -> None:
     files = {"go.mod": "module x\n", ".github/dependabot.yml":
              "version: 2\nregistries:\n  npm:\n    type: npm-registry\n    url: https://x\n"}
-    result = _run(tmp_path, files)
+    result = fixed(tmp_path, POLICY, files)
     assert isinstance(result, NeedsPerson)
     assert ".github/dependabot.yml" in result.reason and "gomod (/)" in result.reason
 
 
 def test_unknown_interval_needs_a_person(tmp_path: Path) -> None:
-    result = _run(tmp_path, {"go.mod": "module x\n"}, options={"schedule_interval": "hourly"})
+    result = fixed(tmp_path, POLICY, {"go.mod": "module x\n"},
+                   options={"schedule_interval": "hourly"})
     assert isinstance(result, NeedsPerson)
     assert "schedule_interval" in result.reason
 
 
 def test_folders_unsafe_to_write_are_left_out_and_named(tmp_path: Path) -> None:
     files = {'we"b/package.json': "{}\n", "api/go.mod": "module x\n"}
-    result = _run(tmp_path, files)
+    result = fixed(tmp_path, POLICY, files)
     assert isinstance(result, Proposal)
     document = YAML(typ="safe").load(result.changes[0].content)
     assert [u["directory"] for u in document["updates"]] == ["/api"]

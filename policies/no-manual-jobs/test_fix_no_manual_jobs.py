@@ -1,9 +1,7 @@
 """The no-manual-jobs fixer: GitLab's `when: manual` becomes `when: on_success` where safe.
 
-Golden cases live in fixes/<case>/: `before/` is the repository the check sees, `after/`
-the repository once the proposal is applied, compared byte for byte. A top-level name
-starting with `dot-` stands for `.` (`dot-gitlab-ci.yml` is `.gitlab-ci.yml`), so the
-fixtures are not CI configuration of this repository.
+Golden cases (fixes/<case>/before/ and after/, read as `BeforeAfter`): job-level gates,
+and gates in templates, anchors and includes.
 """
 
 from __future__ import annotations
@@ -14,54 +12,30 @@ import pytest
 
 from governance.fixes import NeedsPerson, Proposal
 from governance.models import Outcome
-from governance.testing import applied, evaluate, fix
+from governance.testing import BeforeAfter, applied, changed_lines, evaluate, fixed
 from governance.yamledit import EditRefused, YamlFile, replace_scalar
 
 FIXES = Path(__file__).resolve().parent / "fixes"
-CASES = sorted(path.name for path in FIXES.iterdir() if path.is_dir())
 POLICY = "no-manual-jobs"
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    files = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            name = path.relative_to(folder).as_posix()
-            files["." + name[4:] if name.startswith("dot-") else name] = path.read_bytes()
-    return files
-
-
-def changed_lines(before: bytes, after: bytes) -> set[int]:
-    """1-based numbers of the lines that differ; the fix never adds or removes lines."""
-    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
-    assert len(old) == len(new)
-    return {number for number, (a, b) in enumerate(zip(old, new, strict=True), 1) if a != b}
 
 
 def job(name: str, *lines: str) -> str:
     return f"{name}:\n" + "".join(f"  {line}\n" for line in lines)
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_golden_case(tmp_path: Path, case: str) -> None:
-    before, after = tree(FIXES / case / "before"), tree(FIXES / case / "after")
-    result, finding = fix(tmp_path / "fix", POLICY, before, forge="gitlab")
-    assert isinstance(result, Proposal), result
-    assert applied(before, result) == after
-
+@pytest.mark.parametrize("case", BeforeAfter.load_all(FIXES), ids=str)
+def test_golden_case(tmp_path: Path, case: BeforeAfter) -> None:
+    result, finding = case.proposal(tmp_path, POLICY, forge="gitlab")
     # Exactly the lines the check pointed at change, in every file.
     for change in result.changes:
         assert change.previous is not None and change.content is not None
         flagged = {loc.line for loc in finding.locations if loc.path == change.path}
         assert changed_lines(change.previous, change.content) == flagged
 
-    rechecked = evaluate(tmp_path / "recheck", POLICY, applied(before, result))
-    assert rechecked.outcome is Outcome.PASS, rechecked.message
-
 
 def test_notes_name_the_jobs_and_the_allow_failure_change(tmp_path: Path) -> None:
-    before = tree(FIXES / "templates-anchors-includes" / "before")
-    result, _ = fix(tmp_path, POLICY, before, forge="gitlab")
+    before = BeforeAfter.load(FIXES / "templates-anchors-includes").before
+    result = fixed(tmp_path, POLICY, before, forge="gitlab")
     assert isinstance(result, Proposal)
     assert result.title == "Run 3 manual GitLab jobs automatically"
     assert "Now automatic: `docs`, `report` (.gitlab-ci.yml:6, when: manual)" in result.notes
@@ -74,7 +48,7 @@ def test_notes_name_the_jobs_and_the_allow_failure_change(tmp_path: Path) -> Non
 
 def test_other_forges_need_a_person(tmp_path: Path) -> None:
     files = {".gitlab-ci.yml": job("build", "script: make", "when: manual")}
-    result, _ = fix(tmp_path, POLICY, files, forge="github")
+    result = fixed(tmp_path, POLICY, files, forge="github")
     assert isinstance(result, NeedsPerson)
     assert result.reason.startswith("removing manual gates is proposed for GitLab CI only")
 
@@ -92,7 +66,7 @@ def test_deployment_gates_need_a_person(tmp_path: Path, environment: list[str],
                                         why: str) -> None:
     files = {".gitlab-ci.yml": job("deploy", "script: ./deploy", *environment,
                                    "when: manual")}
-    result, _ = fix(tmp_path, POLICY, files, forge="gitlab")
+    result = fixed(tmp_path, POLICY, files, forge="gitlab")
     assert isinstance(result, NeedsPerson)
     assert result.reason.startswith(f"GitLab job `deploy` (when: manual): job `deploy` {why}")
 
@@ -100,7 +74,7 @@ def test_deployment_gates_need_a_person(tmp_path: Path, environment: list[str],
 def test_a_rule_with_conditions_needs_a_person(tmp_path: Path) -> None:
     files = {".gitlab-ci.yml": job("release", "script: make", "rules:",
                                    "  - if: $CI_COMMIT_TAG", "    when: manual")}
-    result, _ = fix(tmp_path, POLICY, files, forge="gitlab")
+    result = fixed(tmp_path, POLICY, files, forge="gitlab")
     assert isinstance(result, NeedsPerson)
     assert result.reason == (
         "GitLab job `release` (rules[0]: when: manual): the `rules:` entry also has `if:`: "
@@ -111,7 +85,7 @@ def test_a_gate_shared_with_an_allowed_job_needs_a_person(tmp_path: Path) -> Non
     files = {".gitlab-ci.yml": (".manual: &manual\n  when: manual\n"
                                 + job("docs", "<<: *manual", "script: make docs")
                                 + job("report", "<<: *manual", "script: make report"))}
-    result, _ = fix(tmp_path, POLICY, files, forge="gitlab", options={"allow": ["report"]})
+    result = fixed(tmp_path, POLICY, files, forge="gitlab", options={"allow": ["report"]})
     assert isinstance(result, NeedsPerson)
     assert result.reason == ("GitLab job `docs` (when: manual): it also makes job `report` "
                              "manual, which the `allow` option keeps manual")
@@ -122,7 +96,7 @@ def test_other_ci_systems_are_left_and_listed(tmp_path: Path) -> None:
                    "      steps {\n        input message: 'Deploy?'\n      }\n    }\n  }\n}\n")
     files = {".gitlab-ci.yml": job("build", "script: make", "when: manual"),
              "Jenkinsfile": jenkinsfile}
-    result, _ = fix(tmp_path / "fix", POLICY, files, forge="gitlab")
+    result = fixed(tmp_path / "fix", POLICY, files, forge="gitlab")
     assert isinstance(result, Proposal)
     assert [change.path for change in result.changes] == [".gitlab-ci.yml"]
     assert result.notes[-1] == ("Left for a person: Jenkins `input` step in Jenkinsfile in "

@@ -2,46 +2,34 @@
 expected/ the file it must write byte for byte, case.yml the forge, options and notes."""
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
-from ruamel.yaml import YAML
 
 from governance.fixes import NeedsPerson, Proposal
 from governance.models import Outcome
-from governance.testing import applied, evaluate, fix
+from governance.testing import FixCase, applied, evaluate, fixed
 
 POLICY = "security-policy-present"
 CASES = Path(__file__).resolve().parent / "fixes"
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _run(tmp_path: Path, files: dict[str, bytes] | dict[str, str], forge: str = "github",
-         options: dict[str, Any] | None = None) -> Any:
-    result, finding = fix(tmp_path / "fix", POLICY, files, forge=forge, options=options)
-    assert finding.outcome is Outcome.FAIL
-    return result
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in CASES.iterdir()))
-def test_golden_case(tmp_path: Path, name: str) -> None:
-    case: dict[str, Any] = YAML(typ="safe").load((CASES / name / "case.yml").read_text())
-    files = _tree(CASES / name / "input")
-    expected = _tree(CASES / name / "expected")
-    result = _run(tmp_path, files, case["forge"], case.get("options"))
-
-    assert isinstance(result, Proposal), result
-    assert {c.path: c.content for c in result.changes} == expected
-    for note in case.get("notes", []):
-        assert any(note in line for line in result.notes), (note, result.notes)
-    finding = evaluate(tmp_path / "after", POLICY, applied(files, result))
+@pytest.mark.parametrize("case", FixCase.load_all(CASES), ids=str)
+def test_golden_case(tmp_path: Path, case: FixCase) -> None:
+    result = case.proposal(tmp_path, POLICY)
+    finding = evaluate(tmp_path / "after", POLICY, applied(case.files, result))
     assert finding.outcome is Outcome.PASS, finding.message
     assert finding.path == "SECURITY.md"
+
+
+def _written(tmp_path: Path, forge: str = "github", contact: str | None = None) -> bytes:
+    """The SECURITY.md proposed for a repository without one."""
+    options = {} if contact is None else {"contact": contact}
+    result = fixed(tmp_path, POLICY, {"x": "y\n"}, forge=forge, options=options)
+    assert isinstance(result, Proposal), result
+    content = result.changes[0].content
+    assert content is not None
+    return content
 
 
 def _links(markdown: bytes) -> list[str]:
@@ -51,20 +39,21 @@ def _links(markdown: bytes) -> list[str]:
 
 
 def test_contacts_render_as_links(tmp_path: Path) -> None:
-    email = _run(tmp_path / "e", {"x": "y\n"}, options={"contact": "sec@acme.example"})
-    url = _run(tmp_path / "u", {"x": "y\n"}, options={"contact": "https://acme.example/vdp"})
-    assert _links(email.changes[0].content) == ["mailto:sec@acme.example"]
-    assert _links(url.changes[0].content) == ["https://acme.example/vdp"]
+    email = _written(tmp_path / "e", contact="sec@acme.example")
+    url = _written(tmp_path / "u", contact="https://acme.example/vdp")
+    assert _links(email) == ["mailto:sec@acme.example"]
+    assert _links(url) == ["https://acme.example/vdp"]
 
 
 def test_the_channel_follows_the_forge(tmp_path: Path) -> None:
-    github = _run(tmp_path / "gh", {"x": "y\n"}, "github").changes[0].content.decode()
-    gitlab = _run(tmp_path / "gl", {"x": "y\n"}, "gitlab").changes[0].content.decode()
+    github = _written(tmp_path / "gh", "github").decode()
+    gitlab = _written(tmp_path / "gl", "gitlab").decode()
     assert "**Report a vulnerability**" in github and "confidential" not in github
     assert "**This issue is confidential**" in gitlab and "Security** tab" not in gitlab
 
 
 def test_local_checkout_without_contact_needs_a_person(tmp_path: Path) -> None:
-    result = _run(tmp_path, {"README.md": "x\n"}, "local", {"contact": "  "})
+    result = fixed(tmp_path, POLICY, {"README.md": "x\n"}, forge="local",
+                   options={"contact": "  "})
     assert isinstance(result, NeedsPerson)
     assert result.reason.startswith("set the contact option")

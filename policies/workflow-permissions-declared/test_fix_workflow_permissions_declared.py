@@ -1,9 +1,8 @@
 """The workflow-permissions-declared fixer: a top-level `permissions: contents: read`.
 
-Golden cases live in fixes/<case>/: `before/` is the repository the check sees, `after/`
-the repository once the proposal is applied, compared byte for byte. A top-level name
-starting with `dot-` stands for `.` (`dot-github/workflows/ci.yml` is
-`.github/workflows/ci.yml`), so the fixtures are not workflows of this repository.
+Golden cases (fixes/<case>/before/ and after/, read as `BeforeAfter`): indentation
+styles, CRLF with document markers and a `true:` key, jobs with their own permissions,
+no jobs at all.
 """
 
 from __future__ import annotations
@@ -15,21 +14,11 @@ import pytest
 
 from governance.fixes import NeedsPerson, Proposal
 from governance.models import Outcome
-from governance.testing import applied, evaluate, fix
+from governance.testing import BeforeAfter, applied, evaluate, fixed
 from governance.yamledit import Edit, EditRefused, Splice, YamlFile, insert_top_level
 
 FIXES = Path(__file__).resolve().parent / "fixes"
-CASES = sorted(path.name for path in FIXES.iterdir() if path.is_dir())
 POLICY = "workflow-permissions-declared"
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    files = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            name = path.relative_to(folder).as_posix()
-            files["." + name[4:] if name.startswith("dot-") else name] = path.read_bytes()
-    return files
 
 
 def inserted_lines(before: bytes, after: bytes) -> list[str]:
@@ -49,13 +38,9 @@ def workflow(*steps: str, job: str = "build", extra: str = "") -> str:
             f"    steps:\n{lines}")
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_golden_case(tmp_path: Path, case: str) -> None:
-    before, after = tree(FIXES / case / "before"), tree(FIXES / case / "after")
-    result, _ = fix(tmp_path / "fix", POLICY, before)
-    assert isinstance(result, Proposal), result
-    assert applied(before, result) == after
-
+@pytest.mark.parametrize("case", BeforeAfter.load_all(FIXES), ids=str)
+def test_golden_case(tmp_path: Path, case: BeforeAfter) -> None:
+    result, _ = case.proposal(tmp_path, POLICY)
     for change in result.changes:
         assert change.previous is not None and change.content is not None
         added = inserted_lines(change.previous, change.content)
@@ -64,9 +49,6 @@ def test_golden_case(tmp_path: Path, case: str) -> None:
         assert [line.strip() for line in added if line.strip()] == [
             "permissions:", "contents: read"]
 
-    rechecked = evaluate(tmp_path / "recheck", POLICY, applied(before, result))
-    assert rechecked.outcome is Outcome.PASS, rechecked.message
-
 
 def test_blocked_workflows_are_left_with_the_reason(tmp_path: Path) -> None:
     files = {
@@ -74,7 +56,7 @@ def test_blocked_workflows_are_left_with_the_reason(tmp_path: Path) -> None:
         ".github/workflows/release.yml": workflow("uses: softprops/action-gh-release@v2",
                                                   job="publish"),
     }
-    result, _ = fix(tmp_path / "fix", POLICY, files)
+    result = fixed(tmp_path / "fix", POLICY, files)
     assert isinstance(result, Proposal)
     assert result.title == "Declare read-only token permissions in 1 workflow"
     assert [change.path for change in result.changes] == [".github/workflows/ci.yml"]
@@ -102,7 +84,7 @@ def test_blocked_workflows_are_left_with_the_reason(tmp_path: Path) -> None:
 def test_jobs_that_need_more_need_a_person(tmp_path: Path, steps: list[str], extra: str,
                                            why: str) -> None:
     files = {".github/workflows/ci.yml": workflow(*steps, extra=extra)}
-    result, _ = fix(tmp_path, POLICY, files)
+    result = fixed(tmp_path, POLICY, files)
     assert isinstance(result, NeedsPerson)
     assert result.reason == (f".github/workflows/ci.yml: job `build` {why}, and declares no "
                              "`permissions:` of its own")
@@ -113,13 +95,13 @@ def test_keyed_logins_and_reading_steps_are_fixed(tmp_path: Path) -> None:
              "          aws-access-key-id: x\n          role-to-assume: y",
              "run: git pull && gh --version"]
     files = {".github/workflows/ci.yml": workflow(*steps)}
-    result, _ = fix(tmp_path, POLICY, files)
+    result = fixed(tmp_path, POLICY, files)
     assert isinstance(result, Proposal), result
 
 
 def test_reusable_workflow_calls_need_a_person(tmp_path: Path) -> None:
     text = "on: push\njobs:\n  call:\n    uses: acme/ci/.github/workflows/build.yml@v1\n"
-    result, _ = fix(tmp_path, POLICY, {".github/workflows/ci.yml": text})
+    result = fixed(tmp_path, POLICY, {".github/workflows/ci.yml": text})
     assert isinstance(result, NeedsPerson)
     assert "calls the reusable workflow `acme/ci/.github/workflows/build.yml@v1`" \
         in result.reason
@@ -131,7 +113,7 @@ def test_write_all_and_empty_permissions_need_a_person(tmp_path: Path) -> None:
         ".github/workflows/b.yml": "on: push\npermissions: write-all\njobs:\n  b:\n"
                                    "    runs-on: x\n",
     }
-    result, _ = fix(tmp_path, POLICY, files)
+    result = fixed(tmp_path, POLICY, files)
     assert isinstance(result, NeedsPerson)
     assert result.reason == (
         ".github/workflows/a.yml: its top-level `permissions:` has no value; fill it in by "
@@ -141,7 +123,7 @@ def test_write_all_and_empty_permissions_need_a_person(tmp_path: Path) -> None:
 
 def test_a_flow_mapping_workflow_needs_a_person(tmp_path: Path) -> None:
     text = "{on: push, jobs: {b: {runs-on: x, steps: [{run: make}]}}}\n"
-    result, _ = fix(tmp_path, POLICY, {".github/workflows/ci.yml": text})
+    result = fixed(tmp_path, POLICY, {".github/workflows/ci.yml": text})
     assert isinstance(result, NeedsPerson)
     assert result.reason == ".github/workflows/ci.yml: the top level is not a block mapping"
 
