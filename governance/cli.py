@@ -7,6 +7,7 @@ Exit codes (the only place they are decided):
   2  usage or configuration error (bad flag, malformed governance.yml / policy.yml / pack,
      a file that is not a governance store or is from a newer version)
   3  the run was partial: some repository or check ended in `error`
+     (fix: some planned or applied action ended in `error`)
   130 interrupted (Ctrl-C, SIGTERM); a recorded scan continues with --resume
 """
 
@@ -118,6 +119,18 @@ ForksOption = Annotated[
     bool | None, typer.Option("--include-forks/--skip-forks",
                               help="Scan forks (default: governance.yml, else skip).")
 ]
+ExecutorOption = Annotated[
+    str, typer.Option("--executor", help="Where repositories are evaluated: inprocess, or "
+                      "dask (a Dask cluster: --scheduler, else a local one of --workers).")
+]
+SchedulerOption = Annotated[
+    str | None, typer.Option("--scheduler", help="Dask scheduler address (tcp://HOST:8786); "
+                             "workers take credentials from their own environment.")
+]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", help="Worker processes of the local Dask cluster "
+                             "(default: one per CPU).")
+]
 
 
 @dataclass(frozen=True)
@@ -180,7 +193,8 @@ def _scan(source: str, config: Path | None, pack: str | None, out: Path,
           formats: list[str], single: bool = False, show_progress: bool = True,
           store: Path | None = None, full: bool = False, resume: bool = False,
           forge: _Forges | None = None, include_archived: bool | None = None,
-          include_forks: bool | None = None) -> Any:
+          include_forks: bool | None = None, executor: Any = None) -> Any:
+    from governance.distributed.executor import ExecutorChoice
     from governance.render import write_reports
     from governance.scan import ScanRequest, run_scan
 
@@ -195,7 +209,8 @@ def _scan(source: str, config: Path | None, pack: str | None, out: Path,
                               github=forge.github if forge else {},
                               gitlab=forge.gitlab if forge else {},
                               include_archived=include_archived,
-                              include_forks=include_forks)
+                              include_forks=include_forks,
+                              executor=executor or ExecutorChoice())
         outcome = run_scan(request, out, advance, single)
     written = write_reports(outcome.spool, outcome.meta, out, formats) if formats else []
     return outcome, written
@@ -222,7 +237,8 @@ def _sigterm_interrupts() -> Iterator[None]:
 def scan(
     source: Annotated[str, typer.Argument(
         help="local:PATH (a checkout or a folder of checkouts), github:ORG[,ORG...], "
-             "github:ORG/REPO, gitlab:GROUP[/SUBGROUP...][,GROUP...] or gitlab:GROUP/PROJECT")],
+             "github:ORG/REPO, github:* (every org a GitHub App is installed on), "
+             "gitlab:GROUP[/SUBGROUP...][,GROUP...] or gitlab:GROUP/PROJECT")],
     config: ConfigOption = None,
     pack: PackOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = DEFAULT_OUT,
@@ -255,10 +271,16 @@ def scan(
     fetch: FetchOption = "auto",
     include_archived: ArchivedOption = None,
     include_forks: ForksOption = None,
+    executor: ExecutorOption = "inprocess",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Scan every repository of a source, record it, and write reports."""
+    from governance.distributed.executor import ExecutorChoice
     from governance.history import new_failures_at_or_above
     from governance.scan import ScanInterrupted
+
+    choice = ExecutorChoice(executor, scheduler, workers)
 
     if no_db and (resume or db is not None or fail_on_new is not None):
         raise ConfigError("--no-db cannot be combined with --db, --resume or --fail-on-new")
@@ -272,7 +294,7 @@ def scan(
                                                           gitlab_ci_lint, concurrency,
                                                           max_wait, cache_dir, fetch),
                                      include_archived=include_archived,
-                                     include_forks=include_forks)
+                                     include_forks=include_forks, executor=choice)
     except ScanInterrupted as stop:
         args = sys.argv[1:] if "--resume" in sys.argv else [*sys.argv[1:], "--resume"]
         err_console.print(
@@ -478,6 +500,98 @@ def audit(
         raise typer.Exit(EXIT_FAILED)
     if outcome.stats.partial:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+_ACTION_STYLE = {
+    "create": "bold green", "update": "bold cyan", "close": "bold yellow",
+    "unchanged": "dim", "skip": "dim", "blocked": "bold magenta", "declined": "magenta",
+    "needs-person": "yellow", "error": "bold red",
+}
+_DIFF_STYLE = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
+
+
+@app.command()
+def fix(
+    source: Annotated[str, typer.Argument(
+        help="local:PATH, github:ORG, github:ORG/REPO, gitlab:GROUP or gitlab:GROUP/PROJECT "
+             "(as for scan)")],
+    policy: Annotated[
+        list[str] | None,
+        typer.Option("--policy", help="Policy to fix (repeatable; it needs a fix.py).")
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Carry the plan out: branches, commits, pull "
+                           "requests (without it, nothing is written).")
+    ] = False,
+    output: Annotated[
+        str, typer.Option("--format", help="text or json (shape in the README).")
+    ] = "text",
+    max_prs: Annotated[
+        int | None, typer.Option("--max-prs", min=1, help="Create or update at most N pull "
+                                 "requests in this run; the rest are skipped.")
+    ] = None,
+    write_gap: Annotated[
+        float, typer.Option("--write-gap", min=0, help="Seconds between two writes to the "
+                            "forge (GitHub asks for at least 1 s to stay under its "
+                            "content-creation limits).")
+    ] = 1.0,
+    config: ConfigOption = None,
+    pack: PackOption = None,
+    github_url: GitHubUrlOption = None,
+    gitlab_url: GitLabUrlOption = None,
+) -> None:
+    """Plan (or with --apply, make) one pull request per repository and policy that fixes
+    a failing finding: merge requests on GitLab, branches in local checkouts."""
+    from governance.remediation import FixRequest, fix_source
+
+    if output not in ("text", "json"):
+        raise typer.BadParameter("expected text or json", param_hint="--format")
+    request = FixRequest(source, tuple(policy or ()), config, pack, apply, max_prs,
+                         github_url, gitlab_url, write_gap=write_gap)
+    counts: dict[str, int] = {}
+    collected: list[dict[str, Any]] = []
+    with fix_source(request) as run:
+        for policy_id in run.without_fixer:
+            err_console.print(f"[yellow]note:[/] policy {escape(policy_id)} has no fixer "
+                              "(no fix.py): nothing to plan for it")
+        for action in run.actions:
+            counts[action.kind] = counts.get(action.kind, 0) + 1
+            if output == "json":
+                collected.append(action.as_dict())
+            else:
+                _print_action(action)
+    if output == "json":
+        document = {
+            "tool_version": __version__, "source": source, "applied": apply,
+            "policies": [e.id for e in run.policies], "without_fixer": run.without_fixer,
+            "max_prs": max_prs, "counts": counts, "actions": collected,
+        }
+        # Plain text, not rich: the document holds every diff, and a pipe wants it as is.
+        out_console.file.write(json.dumps(document, indent=2) + "\n")
+    else:
+        summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "nothing"
+        tail = "" if apply else " (a plan: nothing was written; --apply carries it out)"
+        out_console.print(f"{'applied' if apply else 'plan'}: {summary}{tail}")
+    if counts.get("error"):
+        err_console.print(f"[yellow]partial run: {counts['error']} action(s) ended in error[/]")
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_action(action: Any) -> None:
+    from rich.text import Text
+
+    done = " (done)" if action.applied else ""
+    head = Text.assemble((f"{action.kind}{done}", _ACTION_STYLE.get(action.kind, "")),
+                         f"  {action.repository}  {action.policy}: {action.reason}")
+    out_console.print(head, soft_wrap=True, highlight=False)
+    request = action.request
+    if request is not None and request.url:
+        out_console.print(Text(f"  {request.url}"), soft_wrap=True, highlight=False)
+    if action.proposal is not None and action.kind in ("create", "update"):
+        for line in action.proposal.diff().splitlines():
+            style = next((s for prefix, s in _DIFF_STYLE if line.startswith(prefix)), "")
+            out_console.print(Text("    " + line, style=style), soft_wrap=True,
+                              highlight=False)
 
 
 @app.command()

@@ -1,5 +1,6 @@
-"""`github:ORG`, `github:ORG/REPO`, `github:ORG1,ORG2`: repositories on github.com or
-GitHub Enterprise Server, read through the API, no clone.
+"""`github:ORG`, `github:ORG/REPO`, `github:ORG1,ORG2`, `github:*` (every organization a
+GitHub App is installed on): repositories on github.com or GitHub Enterprise Server, read
+through the API, no clone.
 
 The fetch plan, per batch of repositories of one owner (`batch_size`, default 50):
 
@@ -132,6 +133,35 @@ class _Identity:
         return self._authorization()
 
 
+@dataclass(frozen=True)
+class EnvironmentCredentials:
+    """What `from_environment` of the read provider and of the write side
+    (governance.remediation.github) take from the environment."""
+
+    token: str | None
+    app_id: str | None
+    app_private_key: str | None  # the PEM text, read from GITHUB_APP_PRIVATE_KEY_FILE
+    api_url: str | None
+
+
+def environment_credentials(environ: Mapping[str, str] | None = None) -> EnvironmentCredentials:
+    """GITHUB_TOKEN, GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY_FILE, and GITHUB_API_URL."""
+    env = os.environ if environ is None else environ
+    app_id = env.get("GITHUB_APP_ID", "").strip()
+    key: str | None = None
+    if app_id:
+        key_file = env.get("GITHUB_APP_PRIVATE_KEY_FILE", "").strip()
+        if not key_file:
+            raise ConfigError("GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY_FILE is not")
+        try:
+            key = Path(key_file).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"cannot read the GitHub App private key: {error}",
+                              key_file) from None
+    return EnvironmentCredentials(token=env.get("GITHUB_TOKEN") or None, app_id=app_id or None,
+                                  app_private_key=key, api_url=env.get("GITHUB_API_URL") or None)
+
+
 def _token_identity(token: str, api_url: str) -> _Identity:
     from github import Auth
 
@@ -156,6 +186,22 @@ class _AppInstallations:
         )
         self._lock = threading.Lock()
         self._identities: dict[str, _Identity] = {}
+
+    def owners(self) -> list[str]:
+        """The organizations the app is installed on and not suspended (`github:*`)."""
+        from github import GithubException
+
+        try:
+            installations = list(self._integration.get_installations())
+        except GithubException as error:
+            raise ConfigError(
+                f"GitHub refused to list the installations of app {self._app_id} "
+                f"({error.status}: {_exception_message(error)})") from None
+        except (ValueError, TypeError) as error:  # the key cannot sign a JWT
+            raise ConfigError(f"cannot sign GitHub App requests with the private key: "
+                              f"{type(error).__name__}") from None
+        return sorted((i.account.login for i in installations
+                       if i.target_type == "Organization" and not i.suspended_at), key=str.lower)
 
     def identity(self, owner: str) -> _Identity:
         from github import GithubException
@@ -420,7 +466,8 @@ class _Transport(forge.ForgeTransport):
             }
             if etag:
                 headers["If-None-Match"] = etag
-            exchanged = self._exchange(method, url, headers, body, what)
+            exchanged = self._exchange(method, url, headers, body, what, key=identity.key,
+                                       resource=resource)
             if isinstance(exchanged, str):
                 attempts += 1
                 self._unreachable(attempts, limit, exchanged)
@@ -774,21 +821,10 @@ class GitHubProvider(forge.BatchedProvider):
     def from_environment(cls, source: str, environ: Mapping[str, str] | None = None,
                          **options: Any) -> GitHubProvider:
         """Credentials and URL from the environment, never from the command line."""
-        env = os.environ if environ is None else environ
-        app_id = env.get("GITHUB_APP_ID", "").strip()
-        key: str | None = None
-        if app_id:
-            key_file = env.get("GITHUB_APP_PRIVATE_KEY_FILE", "").strip()
-            if not key_file:
-                raise ConfigError("GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY_FILE is not")
-            try:
-                key = Path(key_file).expanduser().read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                raise ConfigError(f"cannot read the GitHub App private key: {error}",
-                                  key_file) from None
-        api_url = options.pop("api_url", None) or env.get("GITHUB_API_URL") or None
-        return cls(source, token=env.get("GITHUB_TOKEN") or None, app_id=app_id or None,
-                   app_private_key=key, api_url=api_url, **options)
+        found = environment_credentials(environ)
+        api_url = options.pop("api_url", None) or found.api_url
+        return cls(source, token=found.token, app_id=found.app_id,
+                   app_private_key=found.app_private_key, api_url=api_url, **options)
 
     def close(self) -> None:
         self._transport.close()
@@ -812,7 +848,14 @@ class GitHubProvider(forge.BatchedProvider):
 
     def list_repos(self) -> Iterator[RepoRef]:
         for target in self._targets:
-            if target.repo is not None:
+            if target.owner == "*":  # every organization the GitHub App is installed on
+                if self._app is None:
+                    raise ConfigError("github:* scans the organizations a GitHub App is "
+                                      "installed on: set GITHUB_APP_ID and "
+                                      "GITHUB_APP_PRIVATE_KEY_FILE")
+                for owner in self._app.owners():
+                    yield from self._list_owner(owner)
+            elif target.repo is not None:
                 yield self._list_one(target.owner, target.repo)
             else:
                 yield from self._list_owner(target.owner)
@@ -1348,10 +1391,14 @@ def _parse_source(source: str) -> list[_Target]:
     for part in source.split(","):
         spec = part.strip().strip("/")
         owner, _, repo = spec.partition("/")
+        if spec == "*":
+            targets.append(_Target("*"))
+            continue
         if not _NAME.fullmatch(owner) or (repo and not _REPO_NAME.fullmatch(repo)) or (
                 "/" in repo):
             raise ConfigError(
-                f"github:{source}: expected github:ORG, github:ORG/REPO or github:ORG1,ORG2")
+                f"github:{source}: expected github:ORG, github:ORG/REPO, github:ORG1,ORG2 "
+                "or github:* (every org a GitHub App is installed on)")
         targets.append(_Target(owner, repo or None))
     return targets
 

@@ -62,6 +62,25 @@ OPERATIONS: list[tuple[str, str]] = [
     ("get", "/app/installations"),
     ("post", "/app/installations/{installation_id}/access_tokens"),
     ("get", "/installation/repositories"),
+    # the write side (remediation): Git Data, compare, commits, pull requests
+    ("post", "/repos/{owner}/{repo}/git/blobs"),
+    ("post", "/repos/{owner}/{repo}/git/trees"),
+    ("post", "/repos/{owner}/{repo}/git/commits"),
+    ("get", "/repos/{owner}/{repo}/git/commits/{commit_sha}"),
+    ("post", "/repos/{owner}/{repo}/git/refs"),
+    ("get", "/repos/{owner}/{repo}/git/ref/{ref}"),
+    ("patch", "/repos/{owner}/{repo}/git/refs/{ref}"),
+    ("delete", "/repos/{owner}/{repo}/git/refs/{ref}"),
+    ("get", "/repos/{owner}/{repo}/compare/{basehead}"),
+    ("get", "/repos/{owner}/{repo}/commits/{ref}"),
+    ("get", "/repos/{owner}/{repo}/pulls"),
+    ("post", "/repos/{owner}/{repo}/pulls"),
+    ("get", "/repos/{owner}/{repo}/pulls/{pull_number}"),
+    ("patch", "/repos/{owner}/{repo}/pulls/{pull_number}"),
+    ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
+    ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
+    ("get", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
+    ("post", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
 ]
 
 _DROP_KEYS = {"example", "examples"}

@@ -7,6 +7,12 @@ organization rulesets, tokens with permissions, GitHub App installations, per-to
 limits for the ``core`` and ``graphql`` resources, ETags with ``304 Not Modified`` (not
 counted against the limit), request accounting and injectable faults.
 
+And what remediation writes: Git Data blobs, trees, commits and refs (fast-forward unless
+forced; a workflow file needs the ``workflow`` scope or ``workflows: write``), compare,
+tags, pull requests with their comments and labels, write permissions per token (classic
+``push``, fine-grained ``contents`` / ``pull_requests`` / ``issues``).  ``pulls()``,
+``close_pull()`` and ``push(..., branch=...)`` let a test act as a person.
+
 Every URL in a response is built from the request's scheme, ``Host`` and path prefix (an
 optional ``/api/v3`` as on GitHub Enterprise Server), which PyGithub insists on.
 
@@ -46,15 +52,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .githttp import GitCommit, GitHttp, GitRepository
 from .gitobjects import (
+    MODE_SUBMODULE,
     MODE_TREE,
     GitSnapshot,
     Signature,
     TreeEntry,
+    blob_sha,
     build_snapshot,
     commit_sha,
+    sorted_entries,
+    tree_sha,
 )
-from .githttp import GitCommit, GitHttp, GitRepository
 from .server import LoopbackServer, ResetConnection, bearer_token, etag_matches, status_line
 
 if TYPE_CHECKING:
@@ -134,6 +144,22 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 
 def _glob_match(pattern: str, value: str) -> bool:
     return _glob_regex(pattern).match(value) is not None
+
+
+def _drop_path(files: dict[str, tuple[str, str]], path: str) -> None:
+    """Remove a file, or a folder and everything below it, from a flat path map."""
+    files.pop(path, None)
+    for below in [p for p in files if p.startswith(path + "/")]:
+        del files[below]
+
+
+def _put_path(files: dict[str, tuple[str, str]], path: str, entry: tuple[str, str]) -> None:
+    """Set a file in a flat path map; a file or folder in its way gives way, as in git."""
+    _drop_path(files, path)
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        files.pop("/".join(parts[:depth]), None)
+    files[path] = entry
 
 
 # --------------------------------------------------------------------------------------
@@ -218,6 +244,39 @@ class Ruleset:
 
 
 @dataclass
+class Comment:
+    """A conversation comment on a pull request (GitHub's issue comment)."""
+
+    id: int
+    body: str
+    user: str  # login
+    created: int
+
+
+@dataclass
+class Pull:
+    """A pull request from ``head`` to ``base``, both branches of the same repository."""
+
+    number: int
+    id: int
+    title: str
+    body: str | None
+    head: str
+    base: str
+    user: str  # login of the author
+    created: int
+    updated: int
+    head_sha: str  # the head branch's commit, kept when the branch is deleted
+    state: str = "open"  # open | closed
+    closed: int | None = None
+    merged: bool = False
+    merge_sha: str | None = None
+    draft: bool = False
+    labels: list[str] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+
+
+@dataclass
 class Repo:
     org: str
     name: str
@@ -237,6 +296,9 @@ class Repo:
     created: int = _BASE_TIME
     blobs: dict[str, bytes] = field(default_factory=dict)  # every blob of every commit
     trees: dict[str, list[TreeEntry]] = field(default_factory=dict)  # every tree
+    tags: dict[str, str] = field(default_factory=dict)  # lightweight tags: name -> commit sha
+    pulls: dict[int, Pull] = field(default_factory=dict)  # pull requests by number
+    labels: dict[str, int] = field(default_factory=dict)  # label name -> id
 
     @property
     def private(self) -> bool:
@@ -265,6 +327,9 @@ class Repo:
         rev = rev.removeprefix("refs/heads/").removeprefix("heads/")
         if rev in self.branches:
             return self.commits[self.branches[rev]]
+        tag = rev.removeprefix("refs/tags/").removeprefix("tags/")
+        if tag in self.tags:
+            return self.commits[self.tags[tag]]
         if rev in self.commits:
             return self.commits[rev]
         if len(rev) >= 7 and re.fullmatch(r"[0-9a-f]+", rev):
@@ -329,10 +394,28 @@ class Token:
     graphql_limit: int | None = None
     bucket_key: str = ""
     user_id: int = 1
+    push: bool = True  # classic: its user may push to the repositories it sees
 
     def __post_init__(self) -> None:
         if not self.bucket_key:
             self.bucket_key = self.value
+
+    def can_write(self, permissions: Sequence[str], private: bool) -> bool:
+        """A classic token writes with the ``repo`` scope (``public_repo`` for a public
+        repository), and changes contents only when its user may push; a fine-grained or
+        installation token needs ``write`` on one of ``permissions``."""
+        if self.kind == "classic":
+            scoped = "repo" in self.scopes or ("public_repo" in self.scopes and not private)
+            return scoped and (self.push or "contents" not in permissions)
+        if self.kind in ("fine_grained", "installation"):
+            return any(self.permissions.get(p) in ("write", "admin") for p in permissions)
+        return False
+
+    @property
+    def may_change_workflows(self) -> bool:
+        if self.kind == "classic":
+            return "workflow" in self.scopes
+        return self.permissions.get("workflows") == "write"
 
     @property
     def can_read_private(self) -> bool:
@@ -498,7 +581,8 @@ class FakeGitHub(LoopbackServer):
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         if default_token:
-            self.add_token(default_token)
+            # the administrator's token may also change workflow files
+            self.add_token(default_token, scopes=("repo", "read:org", "workflow"))
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -665,6 +749,53 @@ class FakeGitHub(LoopbackServer):
             repo.branches[branch] = head.sha
             return head.sha
 
+    def add_tag(self, org: str, name: str, tag: str, sha: str | None = None) -> str:
+        """A lightweight tag on ``sha`` (default: the default branch's head)."""
+        with self.lock:
+            repo = self.repo(org, name)
+            commit = repo.resolve_commit(sha or "HEAD")
+            if commit is None:
+                raise ValueError(f"no commit {sha!r} in {org}/{name}")
+            repo.tags[tag] = commit.sha
+            return commit.sha
+
+    def pulls(self, org: str, name: str) -> list[Pull]:
+        """The repository's pull requests, oldest first."""
+        with self.lock:
+            return [p for _, p in sorted(self.repo(org, name).pulls.items())]
+
+    def close_pull(
+        self,
+        org: str,
+        name: str,
+        number: int,
+        *,
+        merged: bool = False,
+        comment: str | None = None,
+        login: str = "octo-person",
+    ) -> Pull:
+        """Close (or merge, with a merge commit on the base branch) a pull request as a
+        person would in the web interface."""
+        with self.lock:
+            repo = self.repo(org, name)
+            pull = repo.pulls[number]
+            self._clock += 60
+            if comment is not None:
+                pull.comments.append(Comment(self._next_id(), comment, login, self._clock))
+            pull.head_sha = repo.branches.get(pull.head, pull.head_sha)
+            if merged:
+                base = repo.commits[repo.branches[pull.base]]
+                head = repo.commits[pull.head_sha]
+                author = Signature(name=login, timestamp=self._clock)
+                message = f"Merge pull request #{number} from {org}/{pull.head}\n"
+                parents = [base.sha, head.sha]
+                sha = commit_sha(head.tree, parents, author, author, message)
+                repo.commits[sha] = Commit(sha, head.tree, parents, message, author, head.snapshot)
+                repo.branches[pull.base] = sha
+                pull.merged, pull.merge_sha = True, sha
+            pull.state, pull.closed, pull.updated = "closed", self._clock, self._clock
+            return pull
+
     def update_repo(self, org: str, name: str, **attrs: Any) -> Repo:
         """Change attributes such as ``archived``, ``visibility``, ``topics``."""
         with self.lock:
@@ -779,9 +910,11 @@ class FakeGitHub(LoopbackServer):
         core_limit: int | None = None,
         graphql_limit: int | None = None,
         login: str = "octo-admin",
+        push: bool = True,
     ) -> Token:
         """Register a token.  Fine-grained tokens default to read access to metadata and
-        contents only (no administration)."""
+        contents only (no administration).  ``push=False``: a classic token whose user
+        cannot push (writes to contents answer 404, as on GitHub)."""
         with self.lock:
             if permissions is None and kind != "classic":
                 permissions = {"metadata": "read", "contents": "read"}
@@ -796,6 +929,7 @@ class FakeGitHub(LoopbackServer):
                 orgs=tuple(orgs) if orgs is not None else None,
                 core_limit=core_limit,
                 graphql_limit=graphql_limit,
+                push=push,
             )
             self.tokens[value] = token
             return token
@@ -1347,7 +1481,9 @@ class FakeGitHub(LoopbackServer):
         token = req.token
         assert token is not None
         n = len(s)
-        if req.method != "GET" and not (req.method == "POST" and s[:2] == ["app", "installations"]):
+        writable = s[:1] == ["repos"] or (
+            req.method == "POST" and s[:2] == ["app", "installations"])
+        if req.method != "GET" and not writable:
             raise HttpError(404, "Not Found")
         if s == ["user"]:
             if token.kind == "installation":
@@ -1430,6 +1566,11 @@ class FakeGitHub(LoopbackServer):
     ) -> tuple[int, Json, dict[str, str]]:
         token = req.token
         assert token is not None
+        written = self._write_route(req, repo, rest)
+        if written is not None:
+            return written
+        if req.method != "GET":
+            raise HttpError(404, "Not Found")
         head = rest[0]
         if head == "git" and len(rest) >= 3 and rest[1] == "trees":
             self._require_contents(token)
@@ -1554,6 +1695,699 @@ class FakeGitHub(LoopbackServer):
                 {},
             )
         raise HttpError(404, "Not Found")
+
+    # ---------------------------------------------------------------- REST writes
+    # What remediation uses: Git Data (blobs, trees, commits, refs) with real git SHAs,
+    # compare, commits by ref, pull requests, their comments and labels.  Refs move as on
+    # GitHub: fast-forward only unless forced; changing a file under .github/workflows/
+    # needs the `workflow` scope (classic) or the `workflows: write` permission.
+
+    def _write_route(
+        self, req: _Req, repo: Repo, rest: list[str]
+    ) -> tuple[int, Json, dict[str, str]] | None:
+        """The answer when ``rest`` is one of these routes, else None."""
+        method, n, head = req.method, len(rest), rest[0]
+        if head == "git" and n == 2 and method == "POST":
+            create = {
+                "blobs": self._create_blob,
+                "trees": self._create_tree,
+                "commits": self._create_commit,
+                "refs": self._create_ref,
+            }.get(rest[1])
+            return create(req, repo) if create is not None else None
+        if head == "git" and n == 3 and rest[1] == "commits" and method == "GET":
+            self._require_contents(req.token or _ANONYMOUS)
+            commit = repo.commits.get(rest[2])
+            if commit is None:
+                raise HttpError(404, "Not Found")
+            return 200, self._git_commit_json(req, repo, commit), {}
+        if head == "git" and n >= 4 and rest[1] in ("ref", "refs"):
+            return self._ref_route(req, repo, "/".join(rest[2:]), singular=rest[1] == "ref")
+        if head == "compare" and n >= 2 and method == "GET":
+            self._require_contents(req.token or _ANONYMOUS)
+            return 200, self._compare_json(req, repo, "/".join(rest[1:])), {}
+        if head == "commits" and n >= 2 and method == "GET":
+            self._require_contents(req.token or _ANONYMOUS)
+            if repo.empty:
+                raise HttpError(409, EMPTY_REPO_MESSAGE)
+            ref = "/".join(rest[1:])
+            commit = repo.resolve_commit(ref)
+            if commit is None:
+                raise HttpError(422, f"No commit found for SHA: {ref}")
+            return 200, self._commit_json(req, repo, commit), {}
+        if head == "pulls":
+            return self._pulls_route(req, repo, rest)
+        if head == "issues" and n == 3 and rest[2] in ("comments", "labels"):
+            return self._issue_route(req, repo, rest)
+        return None
+
+    def _require_write(self, req: _Req, repo: Repo, *permissions: str) -> Token:
+        """Write access as GitHub checks it (see ``Token.can_write``); a classic token whose
+        user cannot push gets 404, as GitHub hides what one cannot change."""
+        token = req.token
+        if token is None or token.kind == "anonymous":
+            raise HttpError(401, "Requires authentication")
+        if repo.archived:
+            raise HttpError(403, "Repository was archived so is read-only.")
+        if not token.can_write(permissions, repo.private):
+            if token.kind == "classic":
+                raise HttpError(404, "Not Found")
+            raise HttpError(403, token.forbidden_message)
+        return token
+
+    @staticmethod
+    def _json_body(req: _Req) -> Any:
+        try:
+            return json.loads(req.body or b"null")
+        except ValueError as exc:
+            raise HttpError(400, "Problems parsing JSON") from exc
+
+    def _object_body(self, req: _Req) -> dict[str, Any]:
+        body = self._json_body(req)
+        if not isinstance(body, dict):
+            raise HttpError(400, "Problems parsing JSON")
+        return body
+
+    @staticmethod
+    def _invalid(message: str, field_name: str | None = None, resource: str = "") -> HttpError:
+        """GitHub's 422 "Validation Failed" with one entry in ``errors``."""
+        error: dict[str, Any] = {"resource": resource or "PullRequest"}
+        if field_name is None:
+            error.update(code="custom", message=message)
+        else:
+            error.update(field=field_name, code="invalid", message=message)
+        return HttpError(422, "Validation Failed", extra={"errors": [error]})
+
+    def _tick(self) -> int:
+        self._clock += 60
+        return self._clock
+
+    # -- git data
+
+    def _create_blob(self, req: _Req, repo: Repo) -> tuple[int, Json, dict[str, str]]:
+        self._require_write(req, repo, "contents")
+        body = self._object_body(req)
+        content, encoding = body.get("content"), body.get("encoding", "utf-8")
+        if not isinstance(content, str):
+            raise HttpError(422, 'Invalid request.\n\n"content" wasn\'t supplied.')
+        if encoding == "base64":
+            try:
+                data = base64.b64decode("".join(content.split()), validate=True)
+            except ValueError as exc:
+                raise HttpError(422, "Invalid request.\n\ncontent is not valid Base64.") from exc
+        elif encoding in ("utf-8", "utf8"):
+            data = content.encode("utf-8")
+        else:
+            raise HttpError(422, f"Invalid request.\n\nencoding {encoding!r} is not supported.")
+        sha = blob_sha(data)
+        repo.blobs[sha] = data
+        return 201, {"url": f"{req.api}/repos/{repo.full_name}/git/blobs/{sha}", "sha": sha}, {}
+
+    def _create_tree(self, req: _Req, repo: Repo) -> tuple[int, Json, dict[str, str]]:
+        self._require_write(req, repo, "contents")
+        body = self._object_body(req)
+        entries = body.get("tree")
+        if not isinstance(entries, list):
+            raise HttpError(422, 'Invalid request.\n\n"tree" wasn\'t supplied.')
+        base = body.get("base_tree")
+        files: dict[str, tuple[str, str]] = {}
+        if base is not None:
+            if base not in repo.trees:
+                raise HttpError(422, "Invalid request.\n\nbase_tree is not a valid tree oid.")
+            files = self._flatten(repo, base)
+        for entry in entries:
+            self._apply_tree_entry(repo, files, entry)
+        return 201, self._tree_json(req, repo, self._store_tree(repo, files)), {}
+
+    def _apply_tree_entry(self, repo: Repo, files: dict[str, tuple[str, str]], entry: Any) -> None:
+        """One entry of POST /git/trees: ``content`` (a new blob), ``sha`` (an existing
+        blob, tree or submodule commit) or ``sha: null`` (delete the path)."""
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise HttpError(422, "Invalid request.\n\ntree.path wasn't supplied.")
+        parts = entry["path"].strip("/").split("/")
+        if any(p in ("", ".", "..", ".git") for p in parts):
+            raise HttpError(422, f"tree.path contains a malformed path component: {entry['path']}")
+        path, mode = "/".join(parts), entry.get("mode")
+        if mode not in ("100644", "100755", "040000", "160000", "120000"):
+            raise HttpError(422, f"Invalid request.\n\ntree.mode {mode!r} is not a valid mode.")
+        if entry.get("content") is not None:
+            if mode in ("040000", "160000"):
+                raise HttpError(422, "Invalid request.\n\ncontent needs a blob mode.")
+            data = str(entry["content"]).encode("utf-8")
+            repo.blobs[blob_sha(data)] = data
+            _put_path(files, path, (mode, blob_sha(data)))
+        elif "sha" in entry and entry["sha"] is None:
+            _drop_path(files, path)
+        elif isinstance(entry.get("sha"), str):
+            sha = entry["sha"]
+            if mode == "040000":
+                if sha not in repo.trees:
+                    raise HttpError(422, f"tree.sha {sha} is not a valid tree")
+                _drop_path(files, path)
+                files.update(self._flatten(repo, sha, path + "/"))
+            elif mode != MODE_SUBMODULE and sha not in repo.blobs:
+                raise HttpError(422, f"tree.sha {sha} is not a valid blob")
+            else:
+                _put_path(files, path, (mode, sha))
+        else:
+            raise HttpError(422, "Invalid request.\n\nMust supply either tree.sha or tree.content.")
+
+    def _flatten(self, repo: Repo, tree: str, prefix: str = "") -> dict[str, tuple[str, str]]:
+        """Every non-tree entry below ``tree``: path -> (mode, sha)."""
+        files: dict[str, tuple[str, str]] = {}
+        for entry in repo.trees[tree]:
+            if entry.mode == MODE_TREE:
+                files.update(self._flatten(repo, entry.sha, f"{prefix}{entry.name}/"))
+            else:
+                files[prefix + entry.name] = (entry.mode, entry.sha)
+        return files
+
+    def _store_tree(self, repo: Repo, files: Mapping[str, tuple[str, str]]) -> str:
+        """Build (and keep) the trees holding ``files``; returns the root tree's sha."""
+        entries: list[TreeEntry] = []
+        folders: dict[str, dict[str, tuple[str, str]]] = {}
+        for path, (mode, sha) in files.items():
+            name, sep, below = path.partition("/")
+            if sep:
+                folders.setdefault(name, {})[below] = (mode, sha)
+            else:
+                entries.append(TreeEntry(mode, name, sha))
+        entries += [TreeEntry(MODE_TREE, n, self._store_tree(repo, f)) for n, f in folders.items()]
+        ordered = sorted_entries(entries)
+        sha = tree_sha(ordered)
+        repo.trees[sha] = ordered
+        return sha
+
+    def _snapshot(self, repo: Repo, root: str) -> GitSnapshot:
+        snapshot = GitSnapshot(root=root)
+
+        def walk(tree: str, path: str) -> None:
+            snapshot.trees[tree] = repo.trees[tree]
+            snapshot.tree_paths[path] = tree
+            for entry in repo.trees[tree]:
+                child = f"{path}/{entry.name}" if path else entry.name
+                if entry.mode == MODE_TREE:
+                    walk(entry.sha, child)
+                elif entry.mode != MODE_SUBMODULE:
+                    snapshot.file_paths[child] = (entry.mode, entry.sha)
+                    snapshot.blobs[entry.sha] = repo.blobs[entry.sha]
+
+        walk(root, "")
+        return snapshot
+
+    def _create_commit(self, req: _Req, repo: Repo) -> tuple[int, Json, dict[str, str]]:
+        token = self._require_write(req, repo, "contents")
+        body = self._object_body(req)
+        message, tree, parents = body.get("message"), body.get("tree"), body.get("parents", [])
+        if not isinstance(message, str):
+            raise HttpError(422, 'Invalid request.\n\n"message" wasn\'t supplied.')
+        if not isinstance(tree, str) or tree not in repo.trees:
+            raise HttpError(422, "Tree SHA does not exist")
+        if not isinstance(parents, list) or any(p not in repo.commits for p in parents):
+            raise HttpError(422, "Parent SHA does not exist or is not a commit object")
+        given = body.get("author") if isinstance(body.get("author"), dict) else {}
+        email = f"{token.user_id}+{token.login}@users.noreply.github.com"
+        author = Signature(
+            name=str(given.get("name") or token.login),
+            email=str(given.get("email") or email),
+            timestamp=self._tick(),
+        )
+        sha = commit_sha(tree, parents, author, author, message)
+        commit = Commit(sha, tree, list(parents), message, author, self._snapshot(repo, tree))
+        repo.commits[sha] = commit
+        return 201, self._git_commit_json(req, repo, commit), {}
+
+    # -- refs
+
+    @staticmethod
+    def _ref_table(repo: Repo, ref: str) -> tuple[dict[str, str], str]:
+        """The branches or tags a full ref (``refs/heads/x``) lives in, and its short name."""
+        kind, _, name = ref.removeprefix("refs/").partition("/")
+        if not ref.startswith("refs/") or not name or kind not in ("heads", "tags"):
+            raise HttpError(422, "Reference name is not valid")
+        return (repo.branches if kind == "heads" else repo.tags), name
+
+    def _ref_route(
+        self, req: _Req, repo: Repo, ref: str, *, singular: bool
+    ) -> tuple[int, Json, dict[str, str]] | None:
+        full = f"refs/{ref}"
+        if req.method == "GET":
+            self._require_contents(req.token or _ANONYMOUS)
+            if repo.empty:
+                raise HttpError(409, EMPTY_REPO_MESSAGE)
+            kind, _, name = ref.partition("/")
+            table = {"heads": repo.branches, "tags": repo.tags}.get(kind, {})
+            if name not in table:
+                raise HttpError(404, "Not Found")
+            return 200, self._ref_json(req, repo, full, table[name]), {}
+        if singular:
+            return None
+        if req.method == "PATCH":
+            return self._update_ref(req, repo, full)
+        if req.method == "DELETE":
+            self._require_write(req, repo, "contents")
+            table, name = self._ref_table(repo, full)
+            if name not in table:
+                raise HttpError(422, "Reference does not exist")
+            if table is repo.branches and name == repo.default_branch:
+                raise HttpError(422, "Cannot delete the default branch")
+            del table[name]
+            return 204, None, {}
+        return None
+
+    def _create_ref(self, req: _Req, repo: Repo) -> tuple[int, Json, dict[str, str]]:
+        token = self._require_write(req, repo, "contents")
+        body = self._object_body(req)
+        ref, sha = body.get("ref"), body.get("sha")
+        if not isinstance(ref, str):
+            raise HttpError(422, 'Invalid request.\n\n"ref" wasn\'t supplied.')
+        table, name = self._ref_table(repo, ref)
+        if not isinstance(sha, str) or sha not in repo.commits:
+            raise HttpError(422, "Object does not exist")
+        if name in table:
+            raise HttpError(422, "Reference already exists")
+        if table is repo.branches:
+            default = repo.head()
+            self._check_workflows(token, repo, default.sha if default else None, sha)
+        table[name] = sha
+        return 201, self._ref_json(req, repo, ref, sha), {}
+
+    def _update_ref(self, req: _Req, repo: Repo, ref: str) -> tuple[int, Json, dict[str, str]]:
+        token = self._require_write(req, repo, "contents")
+        body = self._object_body(req)
+        table, name = self._ref_table(repo, ref)
+        if name not in table:
+            raise HttpError(422, "Reference does not exist")
+        sha = body.get("sha")
+        if not isinstance(sha, str) or sha not in repo.commits:
+            raise HttpError(422, "Object does not exist")
+        old = table[name]
+        if body.get("force") is not True and old not in self._ancestors(repo, sha):
+            raise HttpError(422, "Update is not a fast forward")
+        if table is repo.branches:
+            self._check_workflows(token, repo, old, sha)
+        table[name] = sha
+        return 200, self._ref_json(req, repo, ref, sha), {}
+
+    def _check_workflows(self, token: Token, repo: Repo, old: str | None, new: str) -> None:
+        """GitHub refuses a ref update that changes a workflow file unless the token may."""
+        if token.may_change_workflows:
+            return
+        before, after = self._workflow_blobs(repo, old), self._workflow_blobs(repo, new)
+        changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+        if not changed:
+            return
+        if token.kind == "classic":
+            raise HttpError(
+                404,
+                f"refusing to allow a Personal Access Token to create or update workflow "
+                f"`{changed[0]}` without `workflow` scope",
+            )
+        who = "a GitHub App" if token.kind == "installation" else "a Personal Access Token"
+        raise HttpError(
+            403,
+            f"refusing to allow {who} to create or update workflow `{changed[0]}` without "
+            "`workflows` permission",
+        )
+
+    @staticmethod
+    def _workflow_blobs(repo: Repo, sha: str | None) -> dict[str, str]:
+        commit = repo.commits.get(sha) if sha else None
+        if commit is None:
+            return {}
+        return {
+            path: blob
+            for path, (_, blob) in commit.snapshot.file_paths.items()
+            if path.startswith(".github/workflows/")
+        }
+
+    def _ref_json(self, req: _Req, repo: Repo, ref: str, sha: str) -> dict[str, Any]:
+        u = f"{req.api}/repos/{repo.full_name}/git"
+        return {
+            "ref": ref,
+            "node_id": f"REF_{repo.id}_{ref}",
+            "url": f"{u}/{urllib.parse.quote(ref)}",
+            "object": {"type": "commit", "sha": sha, "url": f"{u}/commits/{sha}"},
+        }
+
+    def _git_commit_json(self, req: _Req, repo: Repo, commit: Commit) -> dict[str, Any]:
+        u = f"{req.api}/repos/{repo.full_name}/git"
+        html = f"{req.root}/{repo.full_name}/commit"
+        who = {
+            "name": commit.author.name,
+            "email": commit.author.email,
+            "date": commit.author.iso8601(),
+        }
+        return {
+            "sha": commit.sha,
+            "node_id": f"C_{repo.id}_{commit.sha}",
+            "url": f"{u}/commits/{commit.sha}",
+            "html_url": f"{html}/{commit.sha}",
+            "author": who,
+            "committer": dict(who),
+            "tree": {"sha": commit.tree, "url": f"{u}/trees/{commit.tree}"},
+            "message": commit.message,
+            "parents": [
+                {"sha": p, "url": f"{u}/commits/{p}", "html_url": f"{html}/{p}"}
+                for p in commit.parents
+            ],
+            "verification": {
+                "verified": False,
+                "reason": "unsigned",
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
+        }
+
+    # -- history
+
+    @staticmethod
+    def _ancestors(repo: Repo, sha: str) -> list[str]:
+        """``sha`` and every commit it descends from, nearest first."""
+        seen: dict[str, None] = {}
+        queue = [sha]
+        while queue:
+            current = queue.pop(0)
+            if current in seen or current not in repo.commits:
+                continue
+            seen[current] = None
+            queue.extend(repo.commits[current].parents)
+        return list(seen)
+
+    @staticmethod
+    def _oldest_first(repo: Repo, shas: Sequence[str]) -> list[str]:
+        """``shas`` with every parent before its children."""
+        wanted, done, order = set(shas), set(), []
+        for start in shas:
+            stack = [(start, False)]
+            while stack:
+                sha, expanded = stack.pop()
+                if expanded:
+                    order.append(sha)
+                    continue
+                if sha in done:
+                    continue
+                done.add(sha)
+                stack.append((sha, True))
+                stack.extend(
+                    (p, False) for p in repo.commits[sha].parents if p in wanted and p not in done
+                )
+        return order
+
+    def _ahead(self, repo: Repo, base: str, head: str) -> list[str]:
+        """The commits of ``head`` that ``base`` does not have, oldest first."""
+        known = set(self._ancestors(repo, base))
+        return self._oldest_first(repo, [s for s in self._ancestors(repo, head) if s not in known])
+
+    def _compare_json(self, req: _Req, repo: Repo, basehead: str) -> dict[str, Any]:
+        base_name, sep, head_name = basehead.partition("...")
+        base = repo.resolve_commit(base_name.rpartition(":")[2]) if sep else None
+        head = repo.resolve_commit(head_name.rpartition(":")[2]) if sep else None
+        if base is None or head is None:
+            raise HttpError(404, "Not Found")
+        head_line, base_line = self._ancestors(repo, head.sha), self._ancestors(repo, base.sha)
+        merge_base = next((s for s in head_line if s in set(base_line)), None)
+        if merge_base is None:
+            raise HttpError(404, f"No common ancestor between {base_name} and {head_name}.")
+        ahead = self._ahead(repo, base.sha, head.sha)
+        behind = [s for s in base_line if s not in set(head_line)]
+        status = (
+            "identical" if not ahead and not behind
+            else "ahead" if not behind
+            else "behind" if not ahead
+            else "diverged"
+        )
+        u = f"{req.api}/repos/{repo.full_name}/compare/{basehead}"
+        html = f"{req.root}/{repo.full_name}/compare"
+        return {
+            "url": u,
+            "html_url": f"{html}/{basehead}",
+            "permalink_url": f"{html}/{repo.org}:{base.sha[:7]}...{repo.org}:{head.sha[:7]}",
+            "diff_url": f"{html}/{basehead}.diff",
+            "patch_url": f"{html}/{basehead}.patch",
+            "base_commit": self._commit_json(req, repo, base),
+            "merge_base_commit": self._commit_json(req, repo, repo.commits[merge_base]),
+            "status": status,
+            "ahead_by": len(ahead),
+            "behind_by": len(behind),
+            "total_commits": len(ahead),
+            "commits": [self._commit_json(req, repo, repo.commits[s]) for s in ahead],
+        }
+
+    # -- pull requests, comments, labels
+
+    def _pulls_route(
+        self, req: _Req, repo: Repo, rest: list[str]
+    ) -> tuple[int, Json, dict[str, str]] | None:
+        if len(rest) == 1 and req.method == "GET":
+            return self._list_pulls(req, repo)
+        if len(rest) == 1 and req.method == "POST":
+            return self._create_pull(req, repo)
+        if len(rest) == 2 and req.method in ("GET", "PATCH"):
+            pull = repo.pulls.get(int(rest[1])) if rest[1].isdigit() else None
+            if pull is None:
+                raise HttpError(404, "Not Found")
+            if req.method == "PATCH":
+                self._update_pull(req, repo, pull)
+            return 200, self._pull_json(req, repo, pull, full=True), {}
+        return None
+
+    def _list_pulls(self, req: _Req, repo: Repo) -> tuple[int, Json, dict[str, str]]:
+        state = req.q("state") or "open"
+        if state not in ("open", "closed", "all"):
+            raise self._invalid(f"state {state} is not valid", "state")
+        pulls = [p for p in repo.pulls.values() if state in ("all", p.state)]
+        owner, colon, branch = (req.q("head") or "").partition(":")
+        if colon:  # GitHub ignores a head filter without the owner
+            pulls = [p for p in pulls if owner.lower() == repo.org.lower() and p.head == branch]
+        if req.q("base"):
+            pulls = [p for p in pulls if p.base == req.q("base")]
+        sort = req.q("sort") or "created"
+        direction = req.q("direction") or ("desc" if sort == "created" else "asc")
+        if sort == "updated":
+            pulls.sort(key=lambda p: (p.updated, p.number))
+        else:
+            pulls.sort(key=lambda p: (p.created, p.number))
+        if direction == "desc":
+            pulls.reverse()
+        chunk, headers = self._paginate(req, pulls)
+        return 200, [self._pull_json(req, repo, p, full=False) for p in chunk], headers
+
+    def _create_pull(self, req: _Req, repo: Repo) -> tuple[int, Json, dict[str, str]]:
+        token = self._require_write(req, repo, "pull_requests")
+        body = self._object_body(req)
+        title, head, base = body.get("title"), body.get("head"), body.get("base")
+        if not isinstance(title, str) or not title.strip():
+            raise self._invalid("title is missing", "title")
+        owner, _, branch = head.rpartition(":") if isinstance(head, str) else ("", "", "")
+        foreign = bool(owner) and owner.lower() != repo.org.lower()
+        if not branch or branch not in repo.branches or foreign:
+            raise self._invalid("head is not a branch of this repository", "head")
+        if not isinstance(base, str) or base not in repo.branches:
+            raise self._invalid("base is not a branch of this repository", "base")
+        pulls = repo.pulls.values()
+        if any(p.state == "open" and (p.head, p.base) == (branch, base) for p in pulls):
+            raise self._invalid(f"A pull request already exists for {repo.org}:{branch}.")
+        if not self._ahead(repo, repo.branches[base], repo.branches[branch]):
+            raise self._invalid(f"No commits between {base} and {branch}")
+        now = self._tick()
+        text = body.get("body")
+        pull = Pull(
+            number=max(repo.pulls, default=0) + 1,
+            id=self._next_id(),
+            title=title,
+            body=text if isinstance(text, str) else None,
+            head=branch,
+            base=base,
+            user=token.login,
+            created=now,
+            updated=now,
+            head_sha=repo.branches[branch],
+            draft=body.get("draft") is True,
+        )
+        repo.pulls[pull.number] = pull
+        return 201, self._pull_json(req, repo, pull, full=True), {}
+
+    def _update_pull(self, req: _Req, repo: Repo, pull: Pull) -> None:
+        self._require_write(req, repo, "pull_requests")
+        body = self._object_body(req)
+        if "title" in body:
+            if not isinstance(body["title"], str) or not body["title"].strip():
+                raise self._invalid("title is missing", "title")
+            pull.title = body["title"]
+        if "body" in body:
+            pull.body = body["body"] if isinstance(body["body"], str) else None
+        if "base" in body:
+            if body["base"] not in repo.branches:
+                raise self._invalid("base is not a branch of this repository", "base")
+            pull.base = body["base"]
+        now = self._tick()
+        state = body.get("state")
+        if state is not None and state not in ("open", "closed"):
+            raise self._invalid(f"state {state} is not valid", "state")
+        if state == "open" and pull.state == "closed":
+            if pull.merged:
+                raise self._invalid("state cannot be changed. The pull request is merged.")
+            if pull.head not in repo.branches:
+                raise self._invalid(f"state cannot be changed. The {pull.head} branch was deleted.")
+            pull.state, pull.closed = "open", None
+        elif state == "closed" and pull.state == "open":
+            pull.head_sha = repo.branches.get(pull.head, pull.head_sha)
+            pull.state, pull.closed = "closed", now
+        pull.updated = now
+
+    def _issue_route(
+        self, req: _Req, repo: Repo, rest: list[str]
+    ) -> tuple[int, Json, dict[str, str]] | None:
+        pull = repo.pulls.get(int(rest[1])) if rest[1].isdigit() else None
+        if pull is None:  # only pull requests are modelled, not plain issues
+            raise HttpError(404, "Not Found")
+        if rest[2] == "comments" and req.method == "GET":
+            chunk, headers = self._paginate(req, pull.comments)
+            return 200, [self._comment_json(req, repo, pull, c) for c in chunk], headers
+        if rest[2] == "comments" and req.method == "POST":
+            token = self._require_write(req, repo, "issues", "pull_requests")
+            text = self._object_body(req).get("body")
+            if not isinstance(text, str) or not text:
+                raise self._invalid("body is missing", "body", "IssueComment")
+            comment = Comment(self._next_id(), text, token.login, self._tick())
+            pull.comments.append(comment)
+            pull.updated = comment.created
+            return 201, self._comment_json(req, repo, pull, comment), {}
+        if rest[2] == "labels" and req.method in ("GET", "POST"):
+            if req.method == "POST":
+                self._require_write(req, repo, "issues", "pull_requests")
+                body = self._json_body(req)
+                names = body.get("labels") if isinstance(body, dict) else body
+                if not isinstance(names, list) or not names:
+                    raise self._invalid("labels are missing", "labels", "Label")
+                for item in names:
+                    name = item.get("name") if isinstance(item, dict) else item
+                    if not isinstance(name, str) or not name.strip():
+                        raise self._invalid(f"{item!r} is not a label name", "name", "Label")
+                    if name not in repo.labels:  # GitHub creates a missing label
+                        repo.labels[name] = self._next_id()
+                    if name not in pull.labels:
+                        pull.labels.append(name)
+            return 200, [self._label_json(req, repo, n) for n in pull.labels], {}
+        return None
+
+    def _login_json(self, req: _Req, login: str) -> dict[str, Any]:
+        """A person or bot as a ``simple-user``."""
+        uid = next((t.user_id for t in self.tokens.values() if t.login == login), 1)
+        user = self._owner_json(req, Org(login=login, id=uid))
+        user["type"] = "Bot" if login.endswith("[bot]") else "User"
+        return user
+
+    def _label_json(self, req: _Req, repo: Repo, name: str) -> dict[str, Any]:
+        label_id = repo.labels[name]
+        return {
+            "id": label_id,
+            "node_id": f"LA_{label_id}",
+            "url": f"{req.api}/repos/{repo.full_name}/labels/{urllib.parse.quote(name)}",
+            "name": name,
+            "description": "",  # pull-request-simple does not allow null here
+            "color": "ededed",
+            "default": False,
+        }
+
+    def _comment_json(self, req: _Req, repo: Repo, pull: Pull, comment: Comment) -> dict[str, Any]:
+        u = f"{req.api}/repos/{repo.full_name}/issues"
+        return {
+            "id": comment.id,
+            "node_id": f"IC_{comment.id}",
+            "url": f"{u}/comments/{comment.id}",
+            "html_url": f"{req.root}/{repo.full_name}/pull/{pull.number}#issuecomment-{comment.id}",
+            "body": comment.body,
+            "user": self._login_json(req, comment.user),
+            "created_at": _iso(comment.created),
+            "updated_at": _iso(comment.created),
+            "issue_url": f"{u}/{pull.number}",
+            "author_association": "MEMBER",
+        }
+
+    def _pull_json(self, req: _Req, repo: Repo, pull: Pull, *, full: bool) -> dict[str, Any]:
+        u = f"{req.api}/repos/{repo.full_name}"
+        html = f"{req.root}/{repo.full_name}/pull/{pull.number}"
+        if pull.state == "open":
+            pull.head_sha = repo.branches.get(pull.head, pull.head_sha)
+        base_sha = repo.branches.get(pull.base, "")
+        org = self._owner_json(req, self.orgs[repo.org])
+        repo_json = self._repo_json(req, repo, full=False)
+
+        def side(branch: str, sha: str) -> dict[str, Any]:
+            return {"label": f"{repo.org}:{branch}", "ref": branch, "sha": sha, "user": org,
+                    "repo": repo_json}
+
+        links = {
+            "self": f"{u}/pulls/{pull.number}",
+            "html": html,
+            "issue": f"{u}/issues/{pull.number}",
+            "comments": f"{u}/issues/{pull.number}/comments",
+            "review_comments": f"{u}/pulls/{pull.number}/comments",
+            "review_comment": f"{u}/pulls/comments{{/number}}",
+            "commits": f"{u}/pulls/{pull.number}/commits",
+            "statuses": f"{u}/statuses/{pull.head_sha}",
+        }
+        closed = _iso(pull.closed) if pull.closed is not None else None
+        data: dict[str, Any] = {
+            "url": links["self"],
+            "id": pull.id,
+            "node_id": f"PR_{pull.id}",
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "issue_url": links["issue"],
+            "commits_url": links["commits"],
+            "review_comments_url": links["review_comments"],
+            "review_comment_url": links["review_comment"],
+            "comments_url": links["comments"],
+            "statuses_url": links["statuses"],
+            "number": pull.number,
+            "state": pull.state,
+            "locked": False,
+            "title": pull.title,
+            "user": self._login_json(req, pull.user),
+            "body": pull.body,
+            "labels": [self._label_json(req, repo, n) for n in pull.labels],
+            "milestone": None,
+            "active_lock_reason": None,
+            "created_at": _iso(pull.created),
+            "updated_at": _iso(pull.updated),
+            "closed_at": closed,
+            "merged_at": closed if pull.merged else None,
+            "merge_commit_sha": pull.merge_sha,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "head": side(pull.head, pull.head_sha),
+            "base": side(pull.base, base_sha),
+            "_links": {k: {"href": v} for k, v in links.items()},
+            "author_association": "MEMBER",
+            "auto_merge": None,
+            "draft": pull.draft,
+        }
+        if full:
+            commits = self._ahead(repo, base_sha, pull.head_sha) if base_sha else []
+            data.update(
+                {
+                    "merged": pull.merged,
+                    "mergeable": True if pull.state == "open" else None,
+                    "rebaseable": True if pull.state == "open" else None,
+                    "mergeable_state": "clean" if pull.state == "open" else "unknown",
+                    "merged_by": self._login_json(req, pull.user) if pull.merged else None,
+                    "comments": len(pull.comments),
+                    "review_comments": 0,
+                    "maintainer_can_modify": False,
+                    "commits": len(commits),
+                    "additions": 0,
+                    "deletions": 0,
+                    "changed_files": 0,
+                }
+            )
+        return data
 
     # ---------------------------------------------------------------- REST bodies
 
@@ -1733,7 +2567,7 @@ class FakeGitHub(LoopbackServer):
             data["permissions"] = {
                 "admin": admin,
                 "maintain": admin,
-                "push": admin,
+                "push": admin or token.can_write(("contents",), repo.private),
                 "triage": True,
                 "pull": True,
             }
