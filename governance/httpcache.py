@@ -87,6 +87,9 @@ class ForgeCache:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        # When a list: every store_state is also appended to it (identity, repository,
+        # state), for the process that lists to learn what a worker saw (governance.distributed).
+        self.journal: list[tuple[str, str, dict[str, Any]]] | None = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.path.exists():
@@ -210,6 +213,8 @@ class ForgeCache:
             "INSERT OR REPLACE INTO repos VALUES (?, ?)",
             (fingerprint(identity, repository), json.dumps(dict(state), sort_keys=True)),
         )
+        if self.journal is not None:
+            self.journal.append((identity, repository, dict(state)))
 
 
 @contextmanager

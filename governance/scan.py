@@ -19,6 +19,7 @@ from pathlib import Path
 
 from governance import __version__, resources
 from governance.config import Config, load_config
+from governance.distributed.executor import ExecutorChoice, ScanJob, open_executor
 from governance.engine import Carried, Engine, RepoResult, ScanStats
 from governance.errors import ConfigError
 from governance.models import Finding, RepoRef
@@ -44,6 +45,8 @@ class ScanRequest:
     # Command-line overrides of governance.yml's `repositories: archived / forks`.
     include_archived: bool | None = None
     include_forks: bool | None = None
+    # Where repositories are evaluated: in this process (default) or on a Dask cluster.
+    executor: ExecutorChoice = field(default_factory=ExecutorChoice)
 
 
 @dataclass
@@ -163,11 +166,17 @@ def run_scan(
                 recorder.record(item)
 
         spool_folder.mkdir(parents=True, exist_ok=True)
+        job = ScanJob(request.source, enabled, config.waivers, engine.today, request.github,
+                      request.gitlab)
         try:
-            with outcome.spool.open("w", encoding="utf-8") as out:
-                for finding in engine.run(provider, refs, record,
-                                          recorder.carry if recorder else None, result):
-                    out.write(json.dumps(finding.as_dict(), default=str) + "\n")
+            executor = open_executor(request.executor)
+            try:
+                with outcome.spool.open("w", encoding="utf-8") as out:
+                    for finding in executor.run(job, engine, provider, refs, record,
+                                                recorder.carry if recorder else None, result):
+                        out.write(json.dumps(finding.as_dict(), default=str) + "\n")
+            finally:
+                executor.close()
         except BaseException as stop:
             if recorder is not None:
                 recorder.stopped(stop)

@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 # How a provider reads trees and files: "api" (requests only), "clone" (a partial shallow
 # clone per repository whose tree is not cached), "auto" (the API, but a clone where a
 # tree needs more than one request or more than CLONE_WHEN_FILES files must be read).
+# Batched GraphQL reads a few hundred files per request at API speed, while a clone
+# costs a few seconds of git round trips: clone only for more files than a query holds.
 FETCH_MODES = ("auto", "api", "clone")
-CLONE_WHEN_FILES = 100
+CLONE_WHEN_FILES = 500
 # Files read from a clone are cached (as prefetched API blobs are) up to this size.
 CLONE_CACHE_MAX_BYTES = 512 * 1024
 MODE_OF_KIND = {"file": "100644", "symlink": "120000", "submodule": "160000"}
@@ -112,12 +114,25 @@ class Reply:
         return f"HTTP {self.status}"
 
 
+class RequestGate(Protocol):
+    """A limit that every request of a credential passes, shared beyond this process
+    (governance.distributed.budget: one budget per token or installation on a cluster)."""
+
+    def enter(self, key: str, resource: str) -> None:
+        """Wait until the credential `key` may send a request on `resource` (or raise)."""
+
+    def leave(self, key: str, resource: str, headers: Mapping[str, str] | None) -> None:
+        """The request is over; `headers` of its answer (None: no answer came)."""
+
+
 class ForgeTransport:
     """HTTP session, bounded concurrency and bounded retries of one forge's API.
 
     `forge` names the forge in messages ("GitHub"); `unavailable` is the error raised when
     the retries are used up. Subclasses write their own request loop (headers, rate
     limits, refusals) around `_exchange` and `_retry`."""
+
+    gate: RequestGate | None = None  # set by BatchedProvider.gate_requests
 
     def __init__(self, *, forge: str, unavailable: Callable[[str], Exception],
                  concurrency: int, timeout: float, max_attempts: int, backoff: float,
@@ -145,18 +160,29 @@ class ForgeTransport:
         self._session.close()
 
     def _exchange(self, method: str, url: str, headers: Mapping[str, str], body: Any,
-                  what: str) -> tuple[Any, bytes] | str:
+                  what: str, *, key: str = "", resource: str = "core"
+                  ) -> tuple[Any, bytes] | str:
         """One request (redirects followed for GET only): the response and its content, or,
-        when the connection failed or timed out, the reason to retry."""
+        when the connection failed or timed out, the reason to retry. With a `gate`, the
+        request of credential `key` (a fingerprint) on `resource` passes it first."""
         import requests
 
+        gate = self.gate
         try:
             with self._slots:
-                response = self._session.request(
-                    method, url, headers=dict(headers), json=body,
-                    timeout=(min(10.0, self._timeout), self._timeout),
-                    allow_redirects=method == "GET")
-                return response, response.content
+                if gate is not None:
+                    gate.enter(key, resource)
+                answered: Mapping[str, str] | None = None
+                try:
+                    response = self._session.request(
+                        method, url, headers=dict(headers), json=body,
+                        timeout=(min(10.0, self._timeout), self._timeout),
+                        allow_redirects=method == "GET")
+                    answered = response.headers
+                    return response, response.content
+                finally:
+                    if gate is not None:
+                        gate.leave(key, resource, answered)
         except (requests.ConnectionError, requests.Timeout,
                 requests.exceptions.ChunkedEncodingError) as error:
             return f"{type(error).__name__} on {what}"
@@ -309,6 +335,28 @@ class BatchedProvider:
     def _fetch_batch(self, batch: list[RepoRef], needs: Needs, pool: ThreadPoolExecutor
                      ) -> list[Item]:
         raise NotImplementedError
+
+    # Another process fetches what this one listed (governance.distributed).
+
+    def gate_requests(self, gate: RequestGate | None) -> None:
+        """Every API request of this provider passes `gate` from now on (None: no gate)."""
+        # Each provider types its own `_transport` (a ForgeTransport) and `_listed`.
+        transport: ForgeTransport = getattr(self, "_transport")  # noqa: B009
+        transport.gate = gate
+
+    def hand_over(self, names: Iterable[str]) -> dict[str, Any]:
+        """What the listing learnt of these repositories (picklable), taken out of this
+        provider for the provider that fetches them in another process (`take_over`)."""
+        listed: dict[str, Any] = getattr(self, "_listed")  # noqa: B009
+        return {name: note for name in names if (note := listed.pop(name, None)) is not None}
+
+    def take_over(self, notes: Mapping[str, Any]) -> None:
+        listed: dict[str, Any] = getattr(self, "_listed")  # noqa: B009
+        listed.update(notes)
+
+    @property
+    def cache(self) -> ForgeCache:
+        return self._cache
 
 
 # --------------------------------------------------------------------------- blobs

@@ -31,12 +31,12 @@ import pandas as pd
 from governance.render.summary import compliance, summary
 
 __all__ = ["CSV_COLUMNS", "FINDINGS_SCHEMA", "FINDING_KEYS", "compliance", "finding_records",
-           "findings_schema", "load_findings", "neutralize", "summary", "write_csv",
+           "findings_schema", "load_findings", "neutralize", "org_of", "summary", "write_csv",
            "write_json"]
 
 CSV_COLUMNS = [
     "repository", "policy", "outcome", "severity", "message", "path", "line",
-    "title", "confidence", "remediation", "waiver_owner", "waiver_expires",
+    "title", "confidence", "remediation", "waiver_owner", "waiver_expires", "org",
 ]
 FINDING_KEYS = (
     "repository", "policy", "title", "outcome", "severity", "confidence", "message", "path",
@@ -57,6 +57,13 @@ FINDINGS_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "findings
 _FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\0\uff1d\uff0b\uff0d\uff20")
 _LEADING_BLANKS = " \t\r\n\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
     "\u2007\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+def org_of(repository: object) -> str:
+    """The organization of a repository's full name: a GitHub owner, a GitLab top-level
+    group, the folder of local checkouts ("" for a name without one)."""
+    name = str(repository or "")
+    return name.split("/", 1)[0] if "/" in name else ""
 
 
 def findings_schema() -> dict[str, Any]:
@@ -121,6 +128,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     waivers = table["waiver"].apply(lambda w: w if isinstance(w, dict) else {})
     table["waiver_owner"] = waivers.apply(lambda w: w.get("owner") or "")
     table["waiver_expires"] = waivers.apply(lambda w: w.get("expires") or "")
+    table["org"] = table["repository"].map(org_of)
     table = table[CSV_COLUMNS]
     text_columns = [c for c in CSV_COLUMNS if c != "line"]
     table[text_columns] = table[text_columns].astype(object).where(
