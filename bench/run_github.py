@@ -85,14 +85,15 @@ def _peak_rss_mb() -> float:
 
 
 def measure(source: str, cache_dir: Path, concurrency: int, store: Path | None, trace: bool,
-            profile: Path | None) -> dict[str, Any]:
+            profile: Path | None, fetch: str = "auto") -> dict[str, Any]:
     """One scan of `source`, in this process (credentials and URL from the environment)."""
     from governance.scan import ScanRequest, run_scan
 
     out = Path(tempfile.mkdtemp(prefix="governance-github-bench-out-"))
     os.chdir(out)  # no ./governance.yml is picked up by accident
     request = ScanRequest(source, store=store,
-                          github={"cache_dir": cache_dir, "concurrency": concurrency})
+                          github={"cache_dir": cache_dir, "concurrency": concurrency,
+                                  "fetch": fetch})
     if trace:
         tracemalloc.start()
     profiler = cProfile.Profile() if profile else None
@@ -189,14 +190,15 @@ def _requests(forge: FakeGitHub) -> dict[str, int]:
 
 
 def _child(forge: FakeGitHub, cache_dir: Path, concurrency: int, store: Path | None,
-           trace: bool, profile: Path | None) -> dict[str, Any]:
+           trace: bool, profile: Path | None, fetch: str) -> dict[str, Any]:
     from tests.fakes.github import DEFAULT_TOKEN
 
     env = {k: v for k, v in os.environ.items() if k not in _FORGE_ENVIRONMENT}
     env.update(GITHUB_TOKEN=DEFAULT_TOKEN, GITHUB_API_URL=forge.url,
                XDG_CACHE_HOME=str(cache_dir.parent / "xdg"))
     command = [sys.executable, str(Path(__file__).resolve()), "measure", f"github:{ORG}",
-               "--cache-dir", str(cache_dir), "--concurrency", str(concurrency)]
+               "--cache-dir", str(cache_dir), "--concurrency", str(concurrency),
+               "--fetch", fetch]
     command += ["--store", str(store)] if store else []
     command += ["--trace"] if trace else []
     command += ["--profile-to", str(profile)] if profile else []
@@ -224,7 +226,8 @@ def _hot_spots(profile: Path, limit: int = 30) -> str:
 
 
 def run(sizes: list[int], concurrencies: list[int], latency_ms: int, seed: int,
-        use_store: bool, trace: bool, profile: bool, folder: Path) -> list[dict[str, Any]]:
+        use_store: bool, trace: bool, profile: bool, folder: Path, fetch: str = "auto"
+        ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for size in sizes:
         with serving(size, seed, latency_ms) as forge:
@@ -239,7 +242,7 @@ def run(sizes: list[int], concurrencies: list[int], latency_ms: int, seed: int,
                     cache.mkdir(parents=True)
                     for kind in ("cold", "repeat"):
                         prof = work / f"{kind}.prof" if profile and not traced else None
-                        result = _child(forge, cache, concurrency, store, traced, prof)
+                        result = _child(forge, cache, concurrency, store, traced, prof, fetch)
                         print(f"[{size} c{concurrency} {label} {kind}] {json.dumps(result)}",
                               file=sys.stderr)
                         if prof:
@@ -292,11 +295,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument("--store", type=Path)
         parser.add_argument("--trace", action="store_true")
         parser.add_argument("--profile-to", type=Path)
+        parser.add_argument("--fetch", default="auto")
         options = parser.parse_args(args[1:])
         print(json.dumps(measure(options.source, options.cache_dir.resolve(),
                                  options.concurrency,
                                  options.store.resolve() if options.store else None,
-                                 options.trace, options.profile_to)))
+                                 options.trace, options.profile_to, options.fetch)))
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--repos", type=int, nargs="+", default=[1000, 10000])
@@ -312,11 +316,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the timed scans (hot spots on stderr)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--fetch", choices=("auto", "api", "clone"), default="auto",
+                        help="the provider's --fetch (default auto)")
     options = parser.parse_args(args)
     folder = Path(tempfile.mkdtemp(prefix="governance-github-bench-"))
     try:
         rows = run(options.repos, options.concurrency, options.latency_ms, options.seed,
-                   not options.no_store, options.trace, options.profile, folder)
+                   not options.no_store, options.trace, options.profile, folder,
+                   options.fetch)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if options.json:

@@ -80,7 +80,8 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     store = Path(job["store"]) if job["store"] else None
     request = ScanRequest(job["source"], store=store,
                           gitlab={"cache_dir": Path(job["cache_dir"]),
-                                  "concurrency": job["concurrency"]})
+                                  "concurrency": job["concurrency"],
+                                  "fetch": job.get("fetch", "auto")})
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     outcome = run_scan(request, out)
@@ -166,7 +167,7 @@ def _requests(forge: FakeGitLab) -> dict[str, int]:
 
 
 def run(projects: int, latency_ms: int, concurrency: int, seed: int, use_store: bool,
-        folder: Path) -> list[dict[str, Any]]:
+        folder: Path, fetch: str = "auto") -> list[dict[str, Any]]:
     waiting = [_spawn_waiting() for _ in KINDS]  # before the forge exists: see the docstring
     try:
         sys.path.insert(0, str(ROOT))  # tests.fakes: the fake forge the tests use
@@ -187,7 +188,7 @@ def run(projects: int, latency_ms: int, concurrency: int, seed: int, use_store: 
                 job = {"source": f"gitlab:{GROUP}", "url": forge.url, "token": DEFAULT_TOKEN,
                        "cache_dir": str(cache), "xdg": str(folder / "xdg"),
                        "store": str(folder / "governance.db") if use_store else None,
-                       "concurrency": concurrency}
+                       "concurrency": concurrency, "fetch": fetch}
                 forge.reset_counts()
                 before = resource.getrusage(resource.RUSAGE_SELF)
                 stdout, stderr = child.communicate(json.dumps(job) + "\n")
@@ -253,11 +254,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-store", action="store_true",
                         help="scan without the SQLite store (`--no-db`)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--fetch", choices=("auto", "api", "clone"), default="auto",
+                        help="the provider's --fetch (default auto)")
     options = parser.parse_args(args)
     folder = Path(tempfile.mkdtemp(prefix="governance-gitlab-bench-"))
     try:
         rows = run(options.projects, options.latency_ms, options.concurrency, options.seed,
-                   not options.no_store, folder)
+                   not options.no_store, folder, options.fetch)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if options.json:
