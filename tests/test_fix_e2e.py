@@ -170,3 +170,34 @@ def test_plan_apply_idempotence_people_and_hand_fixes(cli: Any, forge: Any) -> N
     assert (closed["jobs"]["action"], closed["jobs"]["applied"]) == ("close", True)
     assert forge.states("jobs") == ["closed"] and forge.branch_head("jobs") is None
     assert fix(cli, forge, "--apply")["jobs"]["action"] == "skip"  # passes: nothing to do
+
+
+def test_actions_are_pinned_through_the_github_api_in_one_commit(cli: Any, tmp_path: Path
+                                                                 ) -> None:
+    from tests.fakes.github import DEFAULT_TOKEN, FakeGitHub
+
+    workflow = ("name: ci\non: [push]\npermissions:\n  contents: read\njobs:\n  test:\n"
+                "    runs-on: ubuntu-latest\n    steps:\n"
+                "      - uses: actions/checkout@v4  # clone\n"
+                "      - uses: 'actions/setup-python@v5'\n      - run: make test\n")
+    with FakeGitHub().running() as hub:
+        hub.add_repo("actions", "checkout", files={"action.yml": "name: checkout\n"})
+        hub.add_repo("actions", "setup-python", files={"action.yml": "name: setup\n"})
+        checkout = hub.add_tag("actions", "checkout", "v4")
+        setup = hub.add_tag("actions", "setup-python", "v5")
+        hub.add_repo("acme", "api", files={".github/workflows/ci.yml": workflow})
+        head = hub.repo("acme", "api").branches["main"]
+        env = {"GITHUB_TOKEN": DEFAULT_TOKEN, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+        result = cli("fix", "github:acme", "--policy", "actions-pinned", "--apply",
+                     "--write-gap", "0", "--github-url", hub.url, "--format", "json", env=env)
+        assert result.code == 0, result.out + result.err
+        (action,) = json.loads(result.out)["actions"]
+        assert (action["action"], action["applied"]) == ("create", True)
+        (pull,) = hub.pulls("acme", "api")
+        repo = hub.repo("acme", "api")
+        commit = repo.commits[repo.branches[pull.head]]
+        assert commit.parents == [head] and repo.branches["main"] == head
+        pinned = commit.files[".github/workflows/ci.yml"].decode()
+        assert pinned == workflow.replace(
+            "actions/checkout@v4  # clone", f"actions/checkout@{checkout} # v4  # clone"
+        ).replace("'actions/setup-python@v5'", f"'actions/setup-python@{setup}' # v5")
