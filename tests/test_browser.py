@@ -308,3 +308,44 @@ def test_the_report_works_and_nothing_injected_runs(
     problems = [entry for entry in browser.get_log("browser")
                 if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]]
     assert problems == []
+
+
+def test_the_org_filter_appears_for_several_orgs_and_narrows_the_matrix(
+        report: Report, driver: webdriver.Chrome, tmp_path: Path) -> None:
+    browser = driver
+    browser.get(report.path.as_uri())
+    _wait(browser, "return document.getElementById('status').textContent"
+                   ".startsWith('Showing 1')")
+    assert not browser.find_elements(By.NAME, "org")  # one org: no choice to offer
+
+    root = tmp_path / "estate"
+    for org, names in (("acme", ("api", "web")), ("beta", ("jobs",))):
+        for name in names:
+            make_repo(root / "orgs" / f"{org}-{name}", {"README.md": f"# {name}\n"})
+    outcome = run_scan(ScanRequest(f"local:{root / 'orgs'}"), tmp_path / "out")
+    # Several orgs in one scan (as github:org1,org2 gives): the local folder's names,
+    # orgs/acme-api..., become acme/api, acme/web and beta/jobs.
+    lines = []
+    for line in outcome.spool.read_text().splitlines():
+        finding = json.loads(line)
+        org, _, name = finding["repository"].split("/", 1)[1].partition("-")
+        finding["repository"] = f"{org}/{name}"
+        lines.append(json.dumps(finding))
+    spool = tmp_path / "several.jsonl"
+    spool.write_text("\n".join(lines) + "\n")
+    (path,) = write_reports(spool, outcome.meta, tmp_path / "several", ["html"])
+
+    browser.get(path.as_uri())
+    _wait(browser, "return document.getElementById('status').textContent"
+                   ".startsWith('Showing 1')")
+    options = [o.get_attribute("value") for o in
+               Select(browser.find_element(By.NAME, "org")).options]
+    assert options == ["", "acme", "beta"]
+    assert sorted(_rows(browser)) == ["acme/api", "acme/web", "beta/jobs"]
+    _select(browser, "org", "beta")
+    _wait(browser, "return document.querySelectorAll('#grid tbody tr').length === 1")
+    assert _rows(browser) == ["beta/jobs"]
+    _select(browser, "org", "acme")
+    _wait(browser, "return document.querySelectorAll('#grid tbody tr').length === 2")
+    assert sorted(_rows(browser)) == ["acme/api", "acme/web"]
+    _safe(browser)

@@ -492,8 +492,10 @@ def test_json_round_trips_with_the_documented_keys(reports: Reports) -> None:
     assert document["scan"] == json.loads(json.dumps(reports.meta, default=str))
     spooled = [json.loads(line) for line in
                (reports.folder / "findings.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert document["findings"] == spooled  # every finding exactly as the scan produced it
-    assert all(list(f) == list(FINDING_KEYS) for f in document["findings"])
+    # every finding exactly as the scan produced it, plus its org
+    assert document["findings"] == [{**f, "org": f["repository"].split("/")[0]}
+                                    for f in spooled]
+    assert all(list(f) == [*FINDING_KEYS, "org"] for f in document["findings"])
     summary = document["summary"]
     assert summary["compliance"] == 75.0
     assert summary["repositories"] == 5 and summary["findings"] == 15
@@ -532,7 +534,7 @@ def test_json_schema_is_shipped_in_the_package_and_is_valid() -> None:
     schema = findings_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["$defs"]["finding"]["required"] == list(FINDING_KEYS)
+    assert schema["$defs"]["finding"]["required"] == [*FINDING_KEYS, "org"]
 
 
 def test_real_findings_json_validates_against_the_schema(reports: Reports) -> None:

@@ -52,7 +52,7 @@ from governance.render.summary import (
     repository_rows,
     trend_of,
 )
-from governance.render.tabular import finding_records
+from governance.render.tabular import finding_records, org_of
 
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
@@ -613,6 +613,7 @@ def build_context(frame: pd.DataFrame, meta: Mapping[str, object]) -> dict[str, 
     data = build_data(records, policy_table, repo_rows, by_id)
     waived = _waived(records, {p.id: p.title for p in infos})
 
+    orgs = sorted({org_of(r.name) for r in repo_rows} - {""})
     counts = outcome_counts(frame["outcome"])
     value = compliance_of(counts)
     scan_id = meta.get("scan_id")
@@ -633,6 +634,7 @@ def build_context(frame: pd.DataFrame, meta: Mapping[str, object]) -> dict[str, 
         "outcomes": list(OUTCOME_VIEWS.values()),
         "severities": [s.value for s in reversed(Severity)],
         "policies": policy_table,
+        "orgs": orgs if len(orgs) > 1 else [],  # a filter only where there is a choice
         "repositories": repositories,
         "worst": [r for r in repositories if r["failing"] or r["counts"].get("error")][
             :WORST_LIMIT],

@@ -144,11 +144,10 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def write_json(frame: pd.DataFrame, meta: Mapping[str, object], path: Path) -> Path:
-    document = {
-        "scan": dict(meta),
-        "summary": summary(frame, meta),
-        "findings": finding_records(frame),
-    }
+    findings = finding_records(frame)
+    for record in findings:  # the CSV's org column, for filtering a many-org scan
+        record["org"] = org_of(record["repository"])
+    document = {"scan": dict(meta), "summary": summary(frame, meta), "findings": findings}
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
         json.dump(document, out, indent=2, default=str)  # ASCII: surrogates stay escaped

@@ -25,8 +25,8 @@
   var byPolicy = {};
   P.forEach(function (p, c) { byPolicy[p.id] = c; });
 
-  var state = { outcome: "", severity: -1, policy: -1, words: [], sort: "rank", dir: 1,
-                page: 0, size: 100 };
+  var state = { outcome: "", severity: -1, policy: -1, org: "", words: [], sort: "rank",
+                dir: 1, page: 0, size: 100 };
   var order = [];
   var cellCache = [];
   var textCache = [];
@@ -110,10 +110,12 @@
   // --- filtering, sorting, paging --------------------------------------------------------
   function active() {
     return Boolean(state.outcome || state.severity >= 0 || state.policy >= 0 ||
-                   state.words.length);
+                   state.words.length || state.org);
   }
   function keep(i) {
     if (!active()) { return true; }
+    // The org of "org/repo" or "group/sub/project" is its first segment (as org_of says).
+    if (state.org && R[i][0].split("/")[0] !== state.org) { return false; }
     var rows = F[i];
     for (var k = 0; k < rows.length; k++) {
       var f = finding(rows[k]);
@@ -307,6 +309,7 @@
     state.policy = fields.policy.value && byPolicy.hasOwnProperty(fields.policy.value)
       ? byPolicy[fields.policy.value] : -1;
     state.words = fields.q.value.toLowerCase().split(/\s+/).filter(Boolean);
+    state.org = fields.org ? fields.org.value : ""; // the select exists for several orgs
     state.size = Number(fields.size.value) || 100;
     update(false);
   }
