@@ -162,6 +162,23 @@ def environment_credentials(environ: Mapping[str, str] | None = None) -> Environ
                                   app_private_key=key, api_url=env.get("GITHUB_API_URL") or None)
 
 
+def choose_credentials(token: str | None, app_id: str | int | None,
+                       app_private_key: str | None, api_url: str, timeout: float, user: str
+                       ) -> tuple[_AppInstallations | None, str | None]:
+    """The GitHub App (preferred when its id is set) or the token, for `user` ("the github
+    provider", "remediation") to name in the error when there are neither."""
+    if app_id is not None and str(app_id).strip():
+        if not app_private_key:
+            raise ConfigError("GitHub App authentication needs the app's private key "
+                              "(GITHUB_APP_PRIVATE_KEY_FILE)")
+        return _AppInstallations(str(app_id).strip(), app_private_key, api_url, timeout), None
+    if token and token.strip():
+        return None, token.strip()
+    raise ConfigError(
+        f"{user} needs GitHub credentials: set GITHUB_TOKEN (a personal access token or the "
+        "Actions token), or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE")
+
+
 def _token_identity(token: str, api_url: str) -> _Identity:
     from github import Auth
 
@@ -795,20 +812,11 @@ class GitHubProvider(forge.BatchedProvider):
         self._concurrency = concurrency
         self._per_page = per_page
         self._batch_size = batch_size
-        self._token_identity: _Identity | None = None
-        self._app: _AppInstallations | None = None
-        if app_id is not None and str(app_id).strip():
-            if not app_private_key:
-                raise ConfigError("GitHub App authentication needs the app's private key "
-                                  "(GITHUB_APP_PRIVATE_KEY_FILE)")
-            self._app = _AppInstallations(str(app_id).strip(), app_private_key, self.api_url,
-                                          timeout)
-        elif token:
-            self._token_identity = _token_identity(token.strip(), self.api_url)
-        else:
-            raise ConfigError(
-                "the github provider needs credentials: set GITHUB_TOKEN (a personal access "
-                "token or the Actions token), or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE")
+        self._app, plain_token = choose_credentials(token, app_id, app_private_key,
+                                                    self.api_url, timeout,
+                                                    "the github provider")
+        self._token_identity = (None if plain_token is None
+                                else _token_identity(plain_token, self.api_url))
         self._cache = ForgeCache(Path(cache_dir) if cache_dir else default_cache_dir())
         gate = _RateGate(reserve, max_wait, sleep, clock)
         self._transport = _Transport(

@@ -40,10 +40,10 @@ from governance.providers.github import (
     DEFAULT_API_URL,
     USER_AGENT,
     GitHubError,
-    _AppInstallations,
     _exception_message,
     _Identity,
     _normalize_api_url,
+    choose_credentials,
     environment_credentials,
 )
 from governance.remediation.base import (
@@ -105,20 +105,9 @@ class _Clients:
         self.api_url = _normalize_api_url(api_url or DEFAULT_API_URL)
         self._write_gap = min_write_gap or None
         self._timeout = max(1, int(timeout))
-        self._token: Auth.Token | None = None
-        self._app: _AppInstallations | None = None
-        if app_id is not None and str(app_id).strip():
-            if not app_private_key:
-                raise ConfigError("GitHub App authentication needs the app's private key "
-                                  "(GITHUB_APP_PRIVATE_KEY_FILE)")
-            self._app = _AppInstallations(str(app_id).strip(), app_private_key, self.api_url,
-                                          timeout)
-        elif token and token.strip():
-            self._token = Auth.Token(token.strip())
-        else:
-            raise ConfigError(
-                f"{user} needs GitHub credentials: set GITHUB_TOKEN (a personal access token "
-                "or the Actions token), or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE")
+        self._app, plain_token = choose_credentials(token, app_id, app_private_key,
+                                                    self.api_url, timeout, user)
+        self._token = None if plain_token is None else Auth.Token(plain_token)
         self._lock = threading.Lock()
         self._clients: dict[str, Github] = {}
 
