@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchkit import FIGURE, TEXT, markdown_table, run_child, titled_table
 
 FORMATS = ("html", "csv", "json", "sarif", "markdown")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -189,15 +188,39 @@ def browser_timings(report: Path, runs: int = 3) -> dict[str, Any] | None:
 def _child(spool: Path, meta: Path, out: Path) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "render", str(spool), str(meta),
                str(out)]
-    process = subprocess.run(command, capture_output=True, text=True, check=False)
-    if process.returncode != 0:
-        sys.stderr.write(process.stderr)
-        raise SystemExit("render failed")
-    return json.loads(process.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_child(command, "render failed")
 
 
 def _mb(size: int) -> str:
     return f"{size / 2**20:.1f}"
+
+
+_RENDER_COLUMNS = (
+    ("repos", FIGURE), ("findings", FIGURE), ("render s: html / csv / json / sarif / md", TEXT),
+    ("report.html MB", FIGURE), ("findings.json MB", FIGURE), ("findings.sarif MB", FIGURE),
+    ("summary.md kB", FIGURE), ("ru_maxrss MB", FIGURE),
+)
+_BROWSER_COLUMNS = (
+    ("repos", FIGURE), ("first contentful paint ms", FIGURE), ("matrix rendered ms", FIGURE),
+    ("DOMContentLoaded ms", FIGURE), ("load ms", FIGURE), ("JS heap MB", FIGURE),
+    ("DOM elements", FIGURE), ("filter / sort / next page / panel ms", TEXT),
+)
+
+
+def _render_cells(r: dict[str, Any], policies: int) -> tuple[object, ...]:
+    s, b = r["seconds"], r["bytes"]
+    return (r["size"], r["size"] * policies,
+            f"{s['html']} / {s['csv']} / {s['json']} / {s['sarif']} / {s['markdown']}",
+            _mb(b["html"]), _mb(b["json"]), _mb(b["sarif"]), f"{b['markdown'] / 1024:.1f}",
+            r["maxrss_mb"])
+
+
+def _browser_cells(r: dict[str, Any]) -> tuple[object, ...]:
+    t = r["browser"] or {}
+    heap = f"{t['heap'] / 2**20:.0f}" if t.get("heap") else "n/a"
+    return (r["size"], t.get("fcp"), t.get("rendered"), t.get("dcl"), t.get("load"), heap,
+            t.get("nodes"),
+            f"{t.get('filter')} / {t.get('sort')} / {t.get('page')} / {t.get('panel')}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,27 +255,10 @@ def main(argv: list[str] | None = None) -> None:
             shutil.copytree(work / "out", target)
         shutil.rmtree(work)
 
-    print(f"\n{platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, {options.policies} policies\n")
-    print("| repos | findings | render s: html / csv / json / sarif / md | report.html MB | "
-          "findings.json MB | findings.sarif MB | summary.md kB | ru_maxrss MB |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|")
-    for r in rows:
-        s, b = r["seconds"], r["bytes"]
-        print(f"| {r['size']} | {r['size'] * options.policies} | {s['html']} / {s['csv']} / "
-              f"{s['json']} / {s['sarif']} / {s['markdown']} | {_mb(b['html'])} | "
-              f"{_mb(b['json'])} | {_mb(b['sarif'])} | {b['markdown'] / 1024:.1f} | "
-              f"{r['maxrss_mb']} |")
+    print("\n" + titled_table(f"{options.policies} policies", _RENDER_COLUMNS,
+                              [_render_cells(r, options.policies) for r in rows]))
     if any(r["browser"] for r in rows):
-        print("\n| repos | first contentful paint ms | matrix rendered ms | DOMContentLoaded ms "
-              "| load ms | JS heap MB | DOM elements | filter / sort / next page / panel ms |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---|")
-        for r in rows:
-            t = r["browser"] or {}
-            heap = f"{t['heap'] / 2**20:.0f}" if t.get("heap") else "n/a"
-            print(f"| {r['size']} | {t.get('fcp')} | {t.get('rendered')} | {t.get('dcl')} "
-                  f"| {t.get('load')} | {heap} | {t.get('nodes')} | {t.get('filter')} / "
-                  f"{t.get('sort')} / {t.get('page')} / {t.get('panel')} |")
+        print("\n" + markdown_table(_BROWSER_COLUMNS, [_browser_cells(r) for r in rows]))
 
 
 if __name__ == "__main__":

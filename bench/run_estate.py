@@ -31,45 +31,40 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
 import random
 import resource
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-APP_ID = 4242
-RATE_LIMIT = 1_000_000
-sys.path.insert(0, str(HERE))  # bench/ is scripts, not a package
-sys.path.insert(1, str(ROOT))  # tests.fakes: the fake forge the tests use
-
-from synthetic_org import repository_files  # noqa: E402  (a sibling script)
+from benchkit import (
+    FIGURE,
+    RATE_LIMIT,
+    TEXT,
+    Matching,
+    add_forge_options,
+    child_environment,
+    in_scratch_folder,
+    peak_rss_mb,
+    publish,
+    request_counts,
+    scan_against,
+    scan_folder,
+    serving_github,
+    titled_table,
+)
+from synthetic_org import repository_files
 
 if TYPE_CHECKING:
     from tests.fakes.github import FakeGitHub
 
-_FORGE_ENVIRONMENT = ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_APP_ID",
-                      "GITHUB_APP_PRIVATE_KEY_FILE", "GH_TOKEN", "GITLAB_TOKEN", "GITLAB_URL")
+APP_ID = 4242
 
 
 # ---------------------------------------------------------------------------- one scan
-
-
-def _peak_rss_mb() -> float:
-    """VmHWM of this process (see bench/run_github.py for why not ru_maxrss)."""
-    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def measure(workers: int, threads: int, cache_dir: Path, store: Path, concurrency: int
@@ -81,37 +76,36 @@ def measure(workers: int, threads: int, cache_dir: Path, store: Path, concurrenc
     from governance.providers.github import GitHubProvider
     from governance.scan import ScanRequest, run_scan
 
-    out = Path(tempfile.mkdtemp(prefix="governance-estate-bench-out-"))
-    os.chdir(out)  # no ./governance.yml is picked up by accident
     options: dict[str, object] = {"cache_dir": cache_dir, "concurrency": concurrency}
     if "fetch" in inspect.signature(GitHubProvider).parameters:
         options["fetch"] = "api"  # the API path, as bench/run_github.py measured it
-    cluster = None
-    started = time.perf_counter()
-    if workers:
-        # The cluster is started first and timed apart (a nightly job on VMs or Kubernetes
-        # finds it running); the scan reaches it by address, as with --scheduler.
-        from distributed import LocalCluster
+    with scan_folder("governance-estate-bench-out-") as out:
+        cluster = None
+        started = time.perf_counter()
+        if workers:
+            # The cluster is started first and timed apart (a nightly job on VMs or
+            # Kubernetes finds it running); the scan reaches it by address, as with
+            # --scheduler.
+            from distributed import LocalCluster
 
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
-        choice = ExecutorChoice("dask", scheduler=cluster.scheduler_address)
-    else:
-        choice = ExecutorChoice()
-    ready = time.perf_counter()
-    request = ScanRequest("github:*", store=store, github=options, executor=choice)
-    outcome = run_scan(request, out)
-    elapsed = time.perf_counter() - ready
-    workers_peak: list[float] = []
-    if cluster is not None:
-        from distributed import Client
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads,
+                                   processes=True, dashboard_address=":0",
+                                   silence_logs=logging.ERROR)
+            choice = ExecutorChoice("dask", scheduler=cluster.scheduler_address)
+        else:
+            choice = ExecutorChoice()
+        ready = time.perf_counter()
+        request = ScanRequest("github:*", store=store, github=options, executor=choice)
+        outcome = run_scan(request, out)
+        elapsed = time.perf_counter() - ready
+        workers_peak: list[float] = []
+        if cluster is not None:
+            from distributed import Client
 
-        with Client(cluster, set_as_default=False) as client:
-            workers_peak = sorted(client.run(_peak_rss_mb).values())
-        cluster.close()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    os.chdir(tempfile.gettempdir())
-    shutil.rmtree(out)
+            with Client(cluster, set_as_default=False) as client:
+                workers_peak = sorted(client.run(peak_rss_mb).values())
+            cluster.close()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "repositories": outcome.stats.repositories,
         "findings": sum(outcome.stats.outcomes.values()),
@@ -120,7 +114,7 @@ def measure(workers: int, threads: int, cache_dir: Path, store: Path, concurrenc
         "wall_s": round(elapsed, 2),  # the scan, the cluster's start not included
         "cluster_start_s": round(ready - started, 2),
         "driver_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "driver_peak_rss_mb": _peak_rss_mb(),
+        "driver_peak_rss_mb": peak_rss_mb(),
         "worker_peak_rss_mb": workers_peak,
     }
 
@@ -145,62 +139,35 @@ def seed_forge(forge: FakeGitHub, orgs: int, repos: int, seed: int, public_key: 
         forge.install_app(APP_ID, org, core_limit=RATE_LIMIT, graphql_limit=RATE_LIMIT)
 
 
-@contextmanager
 def serving(orgs: int, repos: int, seed: int, latency_ms: int, public_key: bytes
-            ) -> Iterator[FakeGitHub]:
-    from tests.fakes.github import FakeGitHub
-
-    forge = FakeGitHub(core_limit=RATE_LIMIT, graphql_limit=RATE_LIMIT)
-    started = time.perf_counter()
-    seed_forge(forge, orgs, repos, seed, public_key)
-    print(f"[{orgs}x{repos}] fake forge seeded in {time.perf_counter() - started:.1f} s",
-          file=sys.stderr)
-    if latency_ms:
-        forge.inject_fault("latency", "*", count=None, latency_ms=latency_ms)
-    with forge.running():
-        yield forge
-    if forge.server_errors:
-        raise SystemExit("the fake forge crashed:\n" + forge.server_errors[0])
+            ) -> AbstractContextManager[FakeGitHub]:
+    return serving_github(f"{orgs}x{repos}",
+                          lambda forge: seed_forge(forge, orgs, repos, seed, public_key),
+                          latency_ms)
 
 
 def _requests(forge: FakeGitHub) -> dict[str, int]:
     with forge.lock:
         tokens = {r.token for r in forge.requests if r.token}
-    return {
-        "requests": forge.count(counted_only=False),
-        "counted": forge.count(),
-        "listing": forge.count(counted_only=False, path="/orgs/*/repos"),
+    return request_counts(forge, {
+        "listing": Matching(path="/orgs/*/repos"),
         "graphql": forge.count(counted_only=False, resource="graphql"),
-        "trees": forge.count(counted_only=False, path="/repos/*/git/trees/*"),
-        "blobs": forge.count(counted_only=False, path="/repos/*/git/blobs/*"),
-        "refused": forge.count(counted_only=False, status=403)
-        + forge.count(counted_only=False, status=429),
+        "trees": Matching(path="/repos/*/git/trees/*"),
+        "blobs": Matching(path="/repos/*/git/blobs/*"),
+        "refused": (Matching(status=403), Matching(status=429)),
         "installation_tokens": len(tokens),
-    }
+    })
 
 
 def _child(forge: FakeGitHub, key_file: Path, workers: int, threads: int, work: Path,
            concurrency: int) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in _FORGE_ENVIRONMENT}
-    env.update(GITHUB_APP_ID=str(APP_ID), GITHUB_APP_PRIVATE_KEY_FILE=str(key_file),
-               GITHUB_API_URL=forge.url, XDG_CACHE_HOME=str(work / "xdg"))
+    env = child_environment(GITHUB_APP_ID=str(APP_ID), GITHUB_APP_PRIVATE_KEY_FILE=str(key_file),
+                            GITHUB_API_URL=forge.url, XDG_CACHE_HOME=str(work / "xdg"))
     command = [sys.executable, str(Path(__file__).resolve()), "measure",
                "--workers", str(workers), "--threads", str(threads),
                "--cache-dir", str(work / "cache"),
                "--store", str(work / "governance.db"), "--concurrency", str(concurrency)]
-    forge.reset_counts()
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    process = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    if process.returncode != 0:
-        sys.stderr.write(process.stderr[-5000:])
-        raise SystemExit("measurement failed")
-    result: dict[str, Any] = json.loads(process.stdout.strip().splitlines()[-1])
-    result.update(_requests(forge))
-    result["forge_cpu_s"] = round(after.ru_utime + after.ru_stime
-                                  - before.ru_utime - before.ru_stime, 2)
-    result["load_1m"] = round(os.getloadavg()[0], 2)
-    return result
+    return scan_against(forge, command, env, lambda: _requests(forge), stderr_tail=5000)
 
 
 def run(orgs: int, repos: int, workers: list[int], threads: int, latency_ms: int, seed: int,
@@ -226,32 +193,33 @@ def run(orgs: int, repos: int, workers: list[int], threads: int, latency_ms: int
     return rows
 
 
+_COLUMNS = (
+    ("orgs x repos", TEXT), ("executor", TEXT), ("wall s", FIGURE), ("cluster start s", FIGURE),
+    ("repos/s", FIGURE), ("speed-up", FIGURE), ("counted", FIGURE), ("counted / repo", FIGURE),
+    ("listing / GraphQL / trees / blobs", TEXT), ("refused", FIGURE),
+    ("driver peak RSS MB", FIGURE), ("worker peak RSS MB", FIGURE),
+    ("driver / forge CPU s", TEXT), ("load", FIGURE),
+)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| orgs x repos | executor | wall s | cluster start s | repos/s | speed-up | counted "
-        "| counted / repo | listing / GraphQL / trees / blobs | refused | driver peak RSS MB "
-        "| worker peak RSS MB | driver / forge CPU s | load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|",
-    ]
     base = next((r["wall_s"] for r in rows if r["workers"] == 1), None)
+    cells = []
     for r in rows:
-        repos = r["repositories"] or 1
         executor = (f"dask, {r['workers']} x {r['threads']} thread(s)" if r["workers"]
                     else "in-process")
         speed = f"{base / r['wall_s']:.2f}" if base and r["workers"] else "-"
-        lines.append(
-            f"| {r['orgs']} x {r['repos_per_org']} | {executor} | {r['wall_s']} "
-            f"| {r['cluster_start_s']} | {r['repositories'] / r['wall_s']:.1f} | {speed} "
-            f"| {r['counted']} | {r['counted'] / repos:.3f} "
-            f"| {r['listing']} / {r['graphql']} / {r['trees']} / {r['blobs']} "
-            f"| {r['refused']} | {r['driver_peak_rss_mb']} "
-            f"| {max(r.get('worker_peak_rss_mb') or [0]) or '-'} "
-            f"| {r['driver_cpu_s']} / {r['forge_cpu_s']} | {r['load_1m']} |")
-    header = (f"{platform.python_implementation()} {platform.python_version()}, "
-              f"{os.cpu_count()} CPUs, pack gitops-baseline, store on, cold scans, "
-              f"latency {rows[0]['latency_ms'] if rows else '-'} ms, concurrency "
-              f"{rows[0]['concurrency'] if rows else '-'} per credential")
-    return header + "\n\n" + "\n".join(lines)
+        cells.append((
+            f"{r['orgs']} x {r['repos_per_org']}", executor, r["wall_s"], r["cluster_start_s"],
+            f"{r['repositories'] / r['wall_s']:.1f}", speed, r["counted"],
+            f"{r['counted'] / (r['repositories'] or 1):.3f}",
+            f"{r['listing']} / {r['graphql']} / {r['trees']} / {r['blobs']}", r["refused"],
+            r["driver_peak_rss_mb"], max(r.get("worker_peak_rss_mb") or [0]) or "-",
+            f"{r['driver_cpu_s']} / {r['forge_cpu_s']}", r["load_1m"]))
+    setting = (f"pack gitops-baseline, store on, cold scans, "
+               f"latency {rows[0]['latency_ms'] if rows else '-'} ms, concurrency "
+               f"{rows[0]['concurrency'] if rows else '-'} per credential")
+    return titled_table(setting, _COLUMNS, cells)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -275,23 +243,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="threads per worker process (batches at once on each)")
     parser.add_argument("--inprocess", action="store_true",
                         help="also scan in-process (no cluster) first, for comparison")
-    parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=4,
                         help="requests in flight per credential (installation)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    add_forge_options(parser, store_and_fetch=False)
     options = parser.parse_args(args)
-    folder = Path(tempfile.mkdtemp(prefix="governance-estate-bench-"))
     workers = ([0] if options.inprocess else []) + options.workers
-    try:
-        rows = run(options.orgs, options.repos, workers, options.threads, options.latency_ms,
-                   options.seed, options.concurrency, folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    if options.json:
-        options.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    print("\n" + table(rows))
-
+    rows = in_scratch_folder("governance-estate-bench-", lambda folder: run(
+        options.orgs, options.repos, workers, options.threads, options.latency_ms,
+        options.seed, options.concurrency, folder))
+    publish(rows, table(rows), options.json)
 
 if __name__ == "__main__":
     main()

@@ -23,7 +23,7 @@ with the same cache folder and store. Reports are not rendered (bench/run_local.
 bench/render_large.py measure rendering). The fake counts the requests of each scan:
 all of them, those counted against a rate limit (a `304 Not Modified` is not), and the
 304s. CPU time of the scanning process and of this one (the forge) during each scan.
-Memory: the peak resident memory of the scanning process (VmHWM, see `_peak_rss_mb`),
+Memory: the peak resident memory of the scanning process (VmHWM, see `benchkit.peak_rss_mb`),
 and with `--trace` the tracemalloc peak of a second, traced, pair of scans (times not
 reported).
 """
@@ -32,56 +32,44 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
-import os
-import platform
-import pstats
 import random
 import resource
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-ORG = "acme"
-RATE_LIMIT = 1_000_000
-sys.path.insert(0, str(HERE))  # bench/ is scripts, not a package
-sys.path.insert(1, str(ROOT))  # tests.fakes: the fake forge the tests use
-
-from synthetic_org import repository_files  # noqa: E402  (a sibling script)
+from benchkit import (
+    FIGURE,
+    TEXT,
+    Matching,
+    add_forge_options,
+    child_environment,
+    cpu_seconds,
+    hot_spots,
+    in_scratch_folder,
+    peak_rss_mb,
+    publish,
+    request_counts,
+    scan_against,
+    scan_figures,
+    scan_folder,
+    serving_github,
+    titled_table,
+)
+from synthetic_org import repository_files
 
 if TYPE_CHECKING:
     from tests.fakes.github import FakeGitHub
 
-_FORGE_ENVIRONMENT = ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_APP_ID",
-                      "GITHUB_APP_PRIVATE_KEY_FILE", "GH_TOKEN", "GITLAB_TOKEN", "GITLAB_URL")
+ORG = "acme"
 
 
 # ---------------------------------------------------------------------------- one scan
-
-
-def _peak_rss_mb() -> float:
-    """The peak resident memory of this process: VmHWM, the high-water mark of its own
-    address space. ru_maxrss is not used for the figure: Linux carries it across exec from
-    the address space it replaced, which here is a copy of the parent holding the fake
-    forge, so a child's ru_maxrss is at least the forge's size at the time of the fork."""
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
 
 
 def measure(source: str, cache_dir: Path, concurrency: int, store: Path | None, trace: bool,
@@ -89,38 +77,30 @@ def measure(source: str, cache_dir: Path, concurrency: int, store: Path | None, 
     """One scan of `source`, in this process (credentials and URL from the environment)."""
     from governance.scan import ScanRequest, run_scan
 
-    out = Path(tempfile.mkdtemp(prefix="governance-github-bench-out-"))
-    os.chdir(out)  # no ./governance.yml is picked up by accident
-    request = ScanRequest(source, store=store,
-                          github={"cache_dir": cache_dir, "concurrency": concurrency,
-                                  "fetch": fetch})
-    if trace:
-        tracemalloc.start()
-    profiler = cProfile.Profile() if profile else None
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_before = before.ru_utime + before.ru_stime
-    started = time.perf_counter()
-    if profiler:
-        profiler.enable()
-    outcome = run_scan(request, out)
-    if profiler:
-        profiler.disable()
-        profiler.dump_stats(str(profile))
-    elapsed = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1] if trace else None
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    os.chdir(tempfile.gettempdir())
-    shutil.rmtree(out)
+    with scan_folder("governance-github-bench-out-") as out:
+        request = ScanRequest(source, store=store,
+                              github={"cache_dir": cache_dir, "concurrency": concurrency,
+                                      "fetch": fetch})
+        if trace:
+            tracemalloc.start()
+        profiler = cProfile.Profile() if profile else None
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        outcome = run_scan(request, out)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1] if trace else None
+        usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "repositories": outcome.stats.repositories,
-        "findings": sum(outcome.stats.outcomes.values()),
-        "errors": outcome.stats.outcomes.get("error", 0),
-        "outcomes": dict(outcome.stats.outcomes),
-        "done": dict(outcome.done),
+        **scan_figures(outcome),
         "scan_s": round(elapsed, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime - cpu_before, 2),
-        "peak_rss_mb": _peak_rss_mb(),
-        "maxrss_mb": round(usage.ru_maxrss / 1024, 1),  # see _peak_rss_mb
+        "cpu_s": cpu_seconds(before, usage),
+        "peak_rss_mb": peak_rss_mb(),
+        "maxrss_mb": round(usage.ru_maxrss / 1024, 1),  # see benchkit.peak_rss_mb
         "tracemalloc_peak_mb": round(peak / 2**20, 1) if peak is not None else None,
     }
 
@@ -152,21 +132,8 @@ def seed_forge(forge: FakeGitHub, repos: int, seed: int) -> None:
                       rules=[{"type": "required_linear_history"}])
 
 
-@contextmanager
-def serving(repos: int, seed: int, latency_ms: int) -> Iterator[FakeGitHub]:
-    from tests.fakes.github import FakeGitHub
-
-    forge = FakeGitHub(core_limit=RATE_LIMIT, graphql_limit=RATE_LIMIT)
-    started = time.perf_counter()
-    seed_forge(forge, repos, seed)
-    print(f"[{repos}] fake forge seeded in {time.perf_counter() - started:.1f} s",
-          file=sys.stderr)
-    if latency_ms:
-        forge.inject_fault("latency", "*", count=None, latency_ms=latency_ms)
-    with forge.running():
-        yield forge
-    if forge.server_errors:
-        raise SystemExit("the fake forge crashed:\n" + forge.server_errors[0])
+def serving(repos: int, seed: int, latency_ms: int) -> AbstractContextManager[FakeGitHub]:
+    return serving_github(f"{repos}", lambda forge: seed_forge(forge, repos, seed), latency_ms)
 
 
 def _requests(forge: FakeGitHub) -> dict[str, int]:
@@ -174,55 +141,31 @@ def _requests(forge: FakeGitHub) -> dict[str, int]:
         graphql_points = sum(r.cost for r in forge.requests if r.resource == "graphql")
         files = sum(r.graphql_query.count("object(oid:") for r in forge.requests
                     if "GovernanceBlobs" in r.graphql_query)
-    return {
-        "requests": forge.count(counted_only=False),
-        "counted": forge.count(),
-        "not_modified": forge.count(counted_only=False, status=304),
-        "listing": forge.count(counted_only=False, path=f"/orgs/{ORG}/repos"),
+    return request_counts(forge, {
+        "not_modified": Matching(status=304),
+        "listing": Matching(path=f"/orgs/{ORG}/repos"),
         "graphql": forge.count(counted_only=False, resource="graphql"),
         "graphql_points": graphql_points,
-        "trees": forge.count(counted_only=False, path="/repos/*/git/trees/*"),
-        "blobs": forge.count(counted_only=False, path="/repos/*/git/blobs/*"),
+        "trees": Matching(path="/repos/*/git/trees/*"),
+        "blobs": Matching(path="/repos/*/git/blobs/*"),
         "files_fetched": files,  # blobs asked for in batched GraphQL queries
-        "retried": forge.count(counted_only=False, status=500)
-        + forge.count(counted_only=False, status=502),
-    }
+        "retried": (Matching(status=500), Matching(status=502)),
+    })
 
 
 def _child(forge: FakeGitHub, cache_dir: Path, concurrency: int, store: Path | None,
            trace: bool, profile: Path | None, fetch: str) -> dict[str, Any]:
     from tests.fakes.github import DEFAULT_TOKEN
 
-    env = {k: v for k, v in os.environ.items() if k not in _FORGE_ENVIRONMENT}
-    env.update(GITHUB_TOKEN=DEFAULT_TOKEN, GITHUB_API_URL=forge.url,
-               XDG_CACHE_HOME=str(cache_dir.parent / "xdg"))
+    env = child_environment(GITHUB_TOKEN=DEFAULT_TOKEN, GITHUB_API_URL=forge.url,
+                            XDG_CACHE_HOME=str(cache_dir.parent / "xdg"))
     command = [sys.executable, str(Path(__file__).resolve()), "measure", f"github:{ORG}",
                "--cache-dir", str(cache_dir), "--concurrency", str(concurrency),
                "--fetch", fetch]
     command += ["--store", str(store)] if store else []
     command += ["--trace"] if trace else []
     command += ["--profile-to", str(profile)] if profile else []
-    forge.reset_counts()
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    process = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    if process.returncode != 0:
-        sys.stderr.write(process.stderr)
-        raise SystemExit("measurement failed")
-    result: dict[str, Any] = json.loads(process.stdout.strip().splitlines()[-1])
-    result.update(_requests(forge))
-    result["forge_cpu_s"] = round(after.ru_utime + after.ru_stime
-                                  - before.ru_utime - before.ru_stime, 2)
-    result["load_1m"] = round(os.getloadavg()[0], 2)  # other work on the machine skews times
-    return result
-
-
-def _hot_spots(profile: Path, limit: int = 30) -> str:
-    text = io.StringIO()
-    stats = pstats.Stats(str(profile), stream=text)
-    stats.strip_dirs().sort_stats("tottime").print_stats(limit)
-    stats.sort_stats("cumulative").print_stats(limit)
-    return text.getvalue()
+    return scan_against(forge, command, env, lambda: _requests(forge))
 
 
 def run(sizes: list[int], concurrencies: list[int], latency_ms: int, seed: int,
@@ -246,7 +189,7 @@ def run(sizes: list[int], concurrencies: list[int], latency_ms: int, seed: int,
                         print(f"[{size} c{concurrency} {label} {kind}] {json.dumps(result)}",
                               file=sys.stderr)
                         if prof:
-                            print(_hot_spots(prof), file=sys.stderr)
+                            print(hot_spots(prof, 30), file=sys.stderr)
                         measured.setdefault(kind, {})[label] = result
                 for kind in ("cold", "repeat"):
                     row = {**measured[kind]["timed"], "size": size, "kind": kind,
@@ -257,32 +200,32 @@ def run(sizes: list[int], concurrencies: list[int], latency_ms: int, seed: int,
                     rows.append(row)
                 shutil.rmtree(work, ignore_errors=True)
         print(f"[{size}] peak RSS of this process (the fake forge) so far: "
-              f"{_peak_rss_mb():.0f} MB", file=sys.stderr)
+              f"{peak_rss_mb():.0f} MB", file=sys.stderr)
     return rows
 
 
+_COLUMNS = (
+    ("repos", FIGURE), ("scan", TEXT), ("concurrency", FIGURE), ("latency ms", FIGURE),
+    ("wall s", FIGURE), ("repos/s", FIGURE), ("requests", FIGURE), ("counted", FIGURE),
+    ("counted / repo", FIGURE), ("304s", FIGURE), ("listing / GraphQL / trees / blobs", TEXT),
+    ("GraphQL points", FIGURE), ("files fetched", FIGURE), ("scanner / forge CPU s", TEXT),
+    ("peak RSS MB", FIGURE), ("tracemalloc peak MB", FIGURE), ("errors", FIGURE),
+)
+
+
 def table(rows: list[dict[str, Any]], use_store: bool) -> str:
-    lines = [
-        "| repos | scan | concurrency | latency ms | wall s | repos/s | requests | counted "
-        "| counted / repo | 304s | listing / GraphQL / trees / blobs | GraphQL points "
-        "| files fetched | scanner / forge CPU s | peak RSS MB | tracemalloc peak MB | errors |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---:|",
-    ]
+    cells = []
     for r in rows:
-        repos = r["repositories"] or 1
         peak = r.get("tracemalloc_peak_mb")
-        lines.append(
-            f"| {r['repositories']} | {r['kind']} | {r['concurrency']} | {r['latency_ms']} "
-            f"| {r['scan_s']} | {r['repositories'] / r['scan_s']:.1f} | {r['requests']} "
-            f"| {r['counted']} | {r['counted'] / repos:.3f} | {r['not_modified']} "
-            f"| {r['listing']} / {r['graphql']} / {r['trees']} / {r['blobs']} "
-            f"| {r['graphql_points']} | {r['files_fetched']} "
-            f"| {r['cpu_s']} / {r['forge_cpu_s']} | {r['peak_rss_mb']} "
-            f"| {peak if peak is not None else '-'} | {r['errors']} |")
-    header = (f"{platform.python_implementation()} {platform.python_version()}, "
-              f"{os.cpu_count()} CPUs, pack gitops-baseline, store "
-              f"{'on (governance.db, as `governance scan` by default)' if use_store else 'off'}")
-    return header + "\n\n" + "\n".join(lines)
+        cells.append((
+            r["repositories"], r["kind"], r["concurrency"], r["latency_ms"], r["scan_s"],
+            f"{r['repositories'] / r['scan_s']:.1f}", r["requests"], r["counted"],
+            f"{r['counted'] / (r['repositories'] or 1):.3f}", r["not_modified"],
+            f"{r['listing']} / {r['graphql']} / {r['trees']} / {r['blobs']}",
+            r["graphql_points"], r["files_fetched"], f"{r['cpu_s']} / {r['forge_cpu_s']}",
+            r["peak_rss_mb"], peak if peak is not None else "-", r["errors"]))
+    store = "on (governance.db, as `governance scan` by default)" if use_store else "off"
+    return titled_table(f"pack gitops-baseline, store {store}", _COLUMNS, cells)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -304,32 +247,18 @@ def main(argv: list[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--repos", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--latency-ms", type=int, default=50,
-                        help="added to every request to the fake forge (default 50)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4],
                         help="the provider's --concurrency; several values: one pair each")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--no-store", action="store_true",
-                        help="scan without the SQLite store (`--no-db`)")
     parser.add_argument("--trace", action="store_true",
                         help="a second pair of scans under tracemalloc for its peak")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the timed scans (hot spots on stderr)")
-    parser.add_argument("--json", type=Path, help="also write the rows to this file")
-    parser.add_argument("--fetch", choices=("auto", "api", "clone"), default="auto",
-                        help="the provider's --fetch (default auto)")
+    add_forge_options(parser, store_and_fetch=True)
     options = parser.parse_args(args)
-    folder = Path(tempfile.mkdtemp(prefix="governance-github-bench-"))
-    try:
-        rows = run(options.repos, options.concurrency, options.latency_ms, options.seed,
-                   not options.no_store, options.trace, options.profile, folder,
-                   options.fetch)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    if options.json:
-        options.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    print("\n" + table(rows, not options.no_store))
-
+    rows = in_scratch_folder("governance-github-bench-", lambda folder: run(
+        options.repos, options.concurrency, options.latency_ms, options.seed,
+        not options.no_store, options.trace, options.profile, folder, options.fetch))
+    publish(rows, table(rows, not options.no_store), options.json)
 
 if __name__ == "__main__":
     main()

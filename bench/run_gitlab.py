@@ -37,31 +37,39 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchkit import (
+    FIGURE,
+    RATE_LIMIT,
+    TEXT,
+    Matching,
+    add_forge_options,
+    child_answer,
+    child_environment,
+    cpu_seconds,
+    in_scratch_folder,
+    publish,
+    request_counts,
+    scan_figures,
+    scan_folder,
+    titled_table,
+)
+
 if TYPE_CHECKING:
     from tests.fakes.gitlab import FakeGitLab
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 GROUP = "acme"
 # Subgroups of GROUP, nested up to three levels; project i lives in SUBGROUPS[i % len].
 SUBGROUPS = ("", "platform", "platform/sre", "platform/sre/observability", "data",
              "data/ml", "apps", "apps/web", "apps/mobile", "security")
-RATE_LIMIT = 1_000_000
 KINDS = ("cold", "repeat")
-_FORGE_ENVIRONMENT = ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_APP_ID",
-                      "GITHUB_APP_PRIVATE_KEY_FILE", "GH_TOKEN", "GITLAB_TOKEN", "GITLAB_URL",
-                      "CI_JOB_TOKEN", "CI_SERVER_URL")
 
 
 # ---------------------------------------------------------------------------- one scan
@@ -72,31 +80,23 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     os.environ["GITLAB_TOKEN"] = job["token"]
     os.environ["GITLAB_URL"] = job["url"]
     os.environ["XDG_CACHE_HOME"] = job["xdg"]
-    sys.path.insert(0, str(ROOT))
     from governance.scan import ScanRequest, run_scan
 
-    out = Path(tempfile.mkdtemp(prefix="governance-gitlab-bench-out-"))
-    os.chdir(out)  # no ./governance.yml is picked up by accident
-    store = Path(job["store"]) if job["store"] else None
-    request = ScanRequest(job["source"], store=store,
-                          gitlab={"cache_dir": Path(job["cache_dir"]),
-                                  "concurrency": job["concurrency"],
-                                  "fetch": job.get("fetch", "auto")})
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
-    outcome = run_scan(request, out)
-    elapsed = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    os.chdir(tempfile.gettempdir())
-    shutil.rmtree(out)
+    with scan_folder("governance-gitlab-bench-out-") as out:
+        store = Path(job["store"]) if job["store"] else None
+        request = ScanRequest(job["source"], store=store,
+                              gitlab={"cache_dir": Path(job["cache_dir"]),
+                                      "concurrency": job["concurrency"],
+                                      "fetch": job.get("fetch", "auto")})
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        outcome = run_scan(request, out)
+        elapsed = time.perf_counter() - started
+        usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "repositories": outcome.stats.repositories,
-        "findings": sum(outcome.stats.outcomes.values()),
-        "errors": outcome.stats.outcomes.get("error", 0),
-        "outcomes": dict(outcome.stats.outcomes),
-        "done": dict(outcome.done),
+        **scan_figures(outcome),
         "scan_s": round(elapsed, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime, 2),
+        "cpu_s": cpu_seconds(before, usage),
         "maxrss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
     }
 
@@ -110,10 +110,9 @@ def _serve_one_job() -> None:
 
 
 def _spawn_waiting() -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in _FORGE_ENVIRONMENT}
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "measure"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=child_environment())
 
 
 # ---------------------------------------------------------------------------- the forge
@@ -121,8 +120,7 @@ def _spawn_waiting() -> subprocess.Popen[str]:
 
 def seed_forge(forge: FakeGitLab, projects: int, seed: int) -> None:
     """The group: synthetic_org's files for project i, settings from (seed, i)."""
-    sys.path.insert(0, str(HERE))  # bench/ is scripts, not a package
-    from synthetic_org import repository_files
+    from synthetic_org import repository_files  # here: the scanning children need not load it
 
     forge.add_group(GROUP, tier="premium")
     for sub in SUBGROUPS:
@@ -150,27 +148,21 @@ def seed_forge(forge: FakeGitLab, projects: int, seed: int) -> None:
 
 
 def _requests(forge: FakeGitLab) -> dict[str, int]:
-    every = forge.count(counted_only=False)
     by_kind = {
-        "listing": forge.count(counted_only=False, path=f"/groups/{GROUP}/projects"),
-        "graphql": forge.count(counted_only=False, path="/api/graphql"),
-        "trees": forge.count(counted_only=False, path="/projects/*/repository/tree"),
-        "raw_blobs": forge.count(counted_only=False, path="/projects/*/repository/blobs/*"),
+        "listing": Matching(path=f"/groups/{GROUP}/projects"),
+        "graphql": Matching(path="/api/graphql"),
+        "trees": Matching(path="/projects/*/repository/tree"),
+        "raw_blobs": Matching(path="/projects/*/repository/blobs/*"),
     }
-    return {
-        "requests": every,
-        "counted": forge.count(),
-        "not_modified": forge.count(counted_only=False, status=304),
-        **by_kind,
-        "other": every - sum(by_kind.values()),
-    }
+    counts = request_counts(forge, {"not_modified": Matching(status=304), **by_kind})
+    counts["other"] = counts["requests"] - sum(counts[kind] for kind in by_kind)
+    return counts
 
 
 def run(projects: int, latency_ms: int, concurrency: int, seed: int, use_store: bool,
         folder: Path, fetch: str = "auto") -> list[dict[str, Any]]:
     waiting = [_spawn_waiting() for _ in KINDS]  # before the forge exists: see the docstring
     try:
-        sys.path.insert(0, str(ROOT))  # tests.fakes: the fake forge the tests use
         from tests.fakes.gitlab import DEFAULT_TOKEN, FakeGitLab
 
         forge = FakeGitLab(rate_limit=RATE_LIMIT)
@@ -193,15 +185,11 @@ def run(projects: int, latency_ms: int, concurrency: int, seed: int, use_store: 
                 before = resource.getrusage(resource.RUSAGE_SELF)
                 stdout, stderr = child.communicate(json.dumps(job) + "\n")
                 after = resource.getrusage(resource.RUSAGE_SELF)
-                if child.returncode != 0:
-                    sys.stderr.write(stderr)
-                    raise SystemExit(f"the {kind} scan failed")
-                result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+                result = child_answer(child.returncode, stdout, stderr,
+                                      f"the {kind} scan failed")
                 result.update(_requests(forge))
                 result.update(kind=kind, projects=projects, concurrency=concurrency,
-                              latency_ms=latency_ms,
-                              forge_cpu_s=round(after.ru_utime + after.ru_stime
-                                                - before.ru_utime - before.ru_stime, 2))
+                              latency_ms=latency_ms, forge_cpu_s=cpu_seconds(before, after))
                 print(f"[{projects} {kind}] {json.dumps(result)}", file=sys.stderr)
                 rows.append(result)
         if forge.server_errors:
@@ -217,26 +205,24 @@ def run(projects: int, latency_ms: int, concurrency: int, seed: int, use_store: 
                 child.wait()
 
 
+_COLUMNS = (
+    ("projects", FIGURE), ("scan", TEXT), ("concurrency", FIGURE), ("latency ms", FIGURE),
+    ("wall s", FIGURE), ("projects/s", FIGURE), ("requests", FIGURE), ("counted", FIGURE),
+    ("counted / project", FIGURE), ("304s", FIGURE),
+    ("listing / GraphQL / trees / raw blobs / other", TEXT), ("scanner / forge CPU s", TEXT),
+    ("ru_maxrss MB", FIGURE), ("errors", FIGURE),
+)
+
+
 def table(rows: list[dict[str, Any]], use_store: bool) -> str:
-    lines = [
-        "| projects | scan | concurrency | latency ms | wall s | projects/s | requests "
-        "| counted | counted / project | 304s | listing / GraphQL / trees / raw blobs / other "
-        "| scanner / forge CPU s | ru_maxrss MB | errors |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|",
-    ]
-    for r in rows:
-        scanned = r["repositories"] or 1
-        lines.append(
-            f"| {r['repositories']} | {r['kind']} | {r['concurrency']} | {r['latency_ms']} "
-            f"| {r['scan_s']} | {r['repositories'] / max(r['scan_s'], 0.01):.1f} "
-            f"| {r['requests']} | {r['counted']} | {r['counted'] / scanned:.3f} "
-            f"| {r['not_modified']} | {r['listing']} / {r['graphql']} / {r['trees']} / "
-            f"{r['raw_blobs']} / {r['other']} | {r['cpu_s']} / {r['forge_cpu_s']} "
-            f"| {r['maxrss_mb']} | {r['errors']} |")
-    header = (f"{platform.python_implementation()} {platform.python_version()}, "
-              f"{os.cpu_count()} CPUs, pack gitops-baseline, store "
-              f"{'on (as `governance scan` by default)' if use_store else 'off'}")
-    return header + "\n\n" + "\n".join(lines)
+    cells = [(
+        r["repositories"], r["kind"], r["concurrency"], r["latency_ms"], r["scan_s"],
+        f"{r['repositories'] / max(r['scan_s'], 0.01):.1f}", r["requests"], r["counted"],
+        f"{r['counted'] / (r['repositories'] or 1):.3f}", r["not_modified"],
+        f"{r['listing']} / {r['graphql']} / {r['trees']} / {r['raw_blobs']} / {r['other']}",
+        f"{r['cpu_s']} / {r['forge_cpu_s']}", r["maxrss_mb"], r["errors"]) for r in rows]
+    store = "on (as `governance scan` by default)" if use_store else "off"
+    return titled_table(f"pack gitops-baseline, store {store}", _COLUMNS, cells)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -246,27 +232,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--projects", type=int, default=1000)
-    parser.add_argument("--latency-ms", type=int, default=50,
-                        help="added to every request to the fake forge (default 50)")
     parser.add_argument("--concurrency", type=int, default=4,
                         help="the provider's concurrency (default 4)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--no-store", action="store_true",
-                        help="scan without the SQLite store (`--no-db`)")
-    parser.add_argument("--json", type=Path, help="also write the rows to this file")
-    parser.add_argument("--fetch", choices=("auto", "api", "clone"), default="auto",
-                        help="the provider's --fetch (default auto)")
+    add_forge_options(parser, store_and_fetch=True)
     options = parser.parse_args(args)
-    folder = Path(tempfile.mkdtemp(prefix="governance-gitlab-bench-"))
-    try:
-        rows = run(options.projects, options.latency_ms, options.concurrency, options.seed,
-                   not options.no_store, folder, options.fetch)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    if options.json:
-        options.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    print("\n" + table(rows, not options.no_store))
-
+    rows = in_scratch_folder("governance-gitlab-bench-", lambda folder: run(
+        options.projects, options.latency_ms, options.concurrency, options.seed,
+        not options.no_store, folder, options.fetch))
+    publish(rows, table(rows, not options.no_store), options.json)
 
 if __name__ == "__main__":
     main()

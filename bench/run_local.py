@@ -15,24 +15,17 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib
-import io
 import json
-import os
-import platform
-import pstats
 import resource
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from benchkit import FIGURE, hot_spots, run_child, scan_folder, titled_table
+
 DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "governance-bench"
 
 
@@ -45,33 +38,30 @@ def measure(org: Path, pack: str | None, trace: bool, profile: Path | None) -> d
     from governance.render import write_reports
     from governance.scan import ScanRequest, run_scan
 
-    out = Path(tempfile.mkdtemp(prefix="governance-bench-out-"))
-    os.chdir(out)  # no ./governance.yml is picked up by accident
-    if trace:
-        tracemalloc.start()
-    profiler = cProfile.Profile() if profile else None
+    with scan_folder("governance-bench-out-") as out:
+        if trace:
+            tracemalloc.start()
+        profiler = cProfile.Profile() if profile else None
 
-    started = time.perf_counter()
-    if profiler:
-        profiler.enable()
-    outcome = run_scan(ScanRequest(f"local:{org}", None, pack), out)
-    if profiler:
-        profiler.disable()
-        profiler.dump_stats(str(profile))
-    scanned = time.perf_counter()
-    scan_peak = tracemalloc.get_traced_memory()[1] if trace else None
-    if trace:
-        tracemalloc.reset_peak()
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        outcome = run_scan(ScanRequest(f"local:{org}", None, pack), out)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
+        scanned = time.perf_counter()
+        scan_peak = tracemalloc.get_traced_memory()[1] if trace else None
+        if trace:
+            tracemalloc.reset_peak()
 
-    written = write_reports(outcome.spool, outcome.meta, out)
-    rendered = time.perf_counter()
-    render_peak = tracemalloc.get_traced_memory()[1] if trace else None
+        written = write_reports(outcome.spool, outcome.meta, out)
+        rendered = time.perf_counter()
+        render_peak = tracemalloc.get_traced_memory()[1] if trace else None
 
-    repos = outcome.stats.repositories
-    scan_s, render_s = scanned - started, rendered - scanned
-    sizes = {p.name: p.stat().st_size for p in written}
-    os.chdir(tempfile.gettempdir())
-    shutil.rmtree(out)
+        repos = outcome.stats.repositories
+        scan_s, render_s = scanned - started, rendered - scanned
+        sizes = {p.name: p.stat().st_size for p in written}
     return {
         "repositories": repos,
         "findings": sum(outcome.stats.outcomes.values()),
@@ -94,25 +84,16 @@ def _child(org: Path, pack: str | None, trace: bool, profile: Path | None) -> di
     command += ["--pack", pack] if pack else []
     command += ["--trace"] if trace else []
     command += ["--profile-to", str(profile)] if profile else []
-    process = subprocess.run(command, capture_output=True, text=True, check=False)
-    if process.returncode != 0:
-        sys.stderr.write(process.stderr)
-        raise SystemExit(f"measurement failed for {org}")
-    return json.loads(process.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_child(command, f"measurement failed for {org}")
 
 
-def _hot_spots(profile: Path, limit: int = 25) -> str:
-    text = io.StringIO()
-    stats = pstats.Stats(str(profile), stream=text)
-    stats.strip_dirs().sort_stats("tottime").print_stats(limit)
-    stats.sort_stats("cumulative").print_stats(limit)
-    return text.getvalue()
+_COLUMNS = tuple((title, FIGURE) for title in (
+    "repos", "policies", "findings", "scan s", "scan repos/s", "render s", "render repos/s",
+    "ru_maxrss MB (git children)", "tracemalloc peak MB scan / render"))
 
 
 def run(sizes: list[int], folder: Path, seed: int, pack: str | None, profile: bool) -> None:
-    sys.path.insert(0, str(HERE))  # bench/ is scripts, not a package
-    generate = cast(Callable[[Path, int, int], Path],
-                    importlib.import_module("synthetic_org").generate)
+    from synthetic_org import generate  # here: the measuring children need not load it
 
     rows = []
     for size in sizes:
@@ -125,23 +106,20 @@ def run(sizes: list[int], folder: Path, seed: int, pack: str | None, profile: bo
         traced = _child(org, pack, trace=True, profile=None)
         if profile_path:
             _child(org, pack, trace=False, profile=profile_path)
-            print(_hot_spots(profile_path), file=sys.stderr)
+            print(hot_spots(profile_path, 25), file=sys.stderr)
             print(f"[{size}] profile written to {profile_path}", file=sys.stderr)
         row = {**timed, "tracemalloc_scan_peak_mb": traced["tracemalloc_scan_peak_mb"],
                "tracemalloc_render_peak_mb": traced["tracemalloc_render_peak_mb"]}
         print(json.dumps(row), file=sys.stderr)
         rows.append(row)
 
-    print(f"\n{platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, pack {pack or 'from config / gitops-baseline'}\n")
-    print("| repos | policies | findings | scan s | scan repos/s | render s | render repos/s "
-          "| ru_maxrss MB (git children) | tracemalloc peak MB scan / render |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['repositories']} | {r['policies']} | {r['findings']} | {r['scan_s']} "
-              f"| {r['scan_repos_per_s']} | {r['render_s']} | {r['render_repos_per_s']} "
-              f"| {r['maxrss_mb']} ({r['maxrss_children_mb']}) "
-              f"| {r['tracemalloc_scan_peak_mb']} / {r['tracemalloc_render_peak_mb']} |")
+    cells = [(r["repositories"], r["policies"], r["findings"], r["scan_s"],
+              r["scan_repos_per_s"], r["render_s"], r["render_repos_per_s"],
+              f"{r['maxrss_mb']} ({r['maxrss_children_mb']})",
+              f"{r['tracemalloc_scan_peak_mb']} / {r['tracemalloc_render_peak_mb']}")
+             for r in rows]
+    setting = f"pack {pack or 'from config / gitops-baseline'}"
+    print("\n" + titled_table(setting, _COLUMNS, cells))
 
 
 def main(argv: list[str] | None = None) -> None:

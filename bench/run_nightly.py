@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import subprocess
@@ -32,11 +31,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "governance-bench"
-sys.path.insert(0, str(HERE))
+from benchkit import FIGURE, TEXT, titled_table
+from synthetic_org import _ENV, generate
 
-from synthetic_org import _ENV, generate  # noqa: E402  (a sibling script, not a package)
+DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "governance-bench"
 
 
 def _mb(size: float) -> float:
@@ -122,6 +120,14 @@ def _measure_in_process(org: Path, db: Path, full: bool) -> dict[str, Any]:
     return result
 
 
+_COLUMNS = (
+    ("night", FIGURE), ("scan", TEXT), ("changed", FIGURE), ("scanned", FIGURE),
+    ("reused", FIGURE), ("git processes", FIGURE), ("scan s", FIGURE), ("repos/s", FIGURE),
+    ("store MB", FIGURE), ("growth MB", FIGURE), ("ru_maxrss MB", FIGURE),
+    ("new failures", FIGURE), ("fixed", FIGURE),
+)
+
+
 def run(repos: int, folder: Path, seed: int, nights: int, percent: float,
         compare_full: bool) -> None:
     # A copy of the org of its own: nights change repositories, run_local's org stays.
@@ -145,17 +151,12 @@ def run(repos: int, folder: Path, seed: int, nights: int, percent: float,
         before = row["store_bytes"]
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
-    print(f"\n{platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, {repos} repositories, pack gitops-baseline, "
-          f"{percent} % of repositories changed per night\n")
-    print("| night | scan | changed | scanned | reused | git processes | scan s | repos/s "
-          "| store MB | growth MB | ru_maxrss MB | new failures | fixed |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['night']} | {r['mode']} | {r['changed']} | {r['scanned']} | {r['reused']} "
-              f"| {r['git_processes']} | {r['scan_s']} | {r['repos_per_s']} "
-              f"| {_mb(r['store_bytes'])} | {_mb(r['growth_bytes'])} | {r['maxrss_mb']} "
-              f"| {r['new_failures']} | {r['fixed']} |")
+    setting = (f"{repos} repositories, pack gitops-baseline, "
+               f"{percent} % of repositories changed per night")
+    print("\n" + titled_table(setting, _COLUMNS, [(
+        r["night"], r["mode"], r["changed"], r["scanned"], r["reused"], r["git_processes"],
+        r["scan_s"], r["repos_per_s"], _mb(r["store_bytes"]), _mb(r["growth_bytes"]),
+        r["maxrss_mb"], r["new_failures"], r["fixed"]) for r in rows]))
 
 
 def main(argv: list[str] | None = None) -> None:
