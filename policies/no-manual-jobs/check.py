@@ -64,9 +64,8 @@ class Scan:
 
     def add(self, description: str, path: str, line: int | None, note: str,
             names: Iterable[Any]) -> None:
-        if any(o.location.path == path and o.location.line == line and line is not None
-               for o in self.offenders):
-            return  # one YAML anchor reused in several places is one offender
+        # Kept even when another job shares the location (one anchor or template): each
+        # has its own names for `allow`; the verdict merges locations after filtering.
         self.offenders.append(Offender(
             description, Location(path, line, note),
             tuple(str(name) for name in names if name is not None and str(name)),
@@ -276,16 +275,17 @@ def _buildkite_file(files: RepoFiles, path: str, scan: Scan) -> None:
 
 def _walk(node: Any, context_keys: tuple[str, ...] = ()
           ) -> Iterator[tuple[Mapping[str, Any], tuple[str, ...]]]:
-    """Every mapping under `node` (each once), with the names of the enclosing mappings
-    that carry one of `context_keys` (as "job build", "stage deploy")."""
-    seen: set[int] = set()
+    """Every mapping under `node`, with the names of the enclosing mappings that carry
+    one of `context_keys` (as "job build", "stage deploy"). A mapping reached through an
+    alias is yielded once per distinct context, so a step shared by two jobs is seen in each."""
+    seen: set[tuple[int, tuple[str, ...]]] = set()
     pending: list[tuple[Any, tuple[str, ...]]] = [(node, ())]
     while pending and len(seen) < _MAX_WALK:
         value, context = pending.pop()
         if isinstance(value, dict):
-            if id(value) in seen:
+            if (id(value), context) in seen:
                 continue
-            seen.add(id(value))
+            seen.add((id(value), context))
             inner = context + tuple(
                 f"{key} {value[key]}" for key in context_keys if isinstance(value.get(key), str)
             )
@@ -301,6 +301,21 @@ def _walk(node: Any, context_keys: tuple[str, ...] = ()
 def _allowed(offender: Offender, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern)
                for name in offender.names for pattern in patterns)
+
+
+def _one_per_location(offenders: Iterable[Offender]) -> list[Offender]:
+    """The first offender at each file line: one anchor or template that several jobs
+    reuse is reported once. Runs after the `allow` filter, which matches each job alone."""
+    kept: list[Offender] = []
+    lines: set[tuple[str, int]] = set()
+    for offender in offenders:
+        line = offender.location.line
+        if line is not None:
+            if (offender.location.path, line) in lines:
+                continue
+            lines.add((offender.location.path, line))
+        kept.append(offender)
+    return kept
 
 
 def _listing(items: list[str]) -> str:
@@ -328,8 +343,8 @@ def check(ctx: CheckContext) -> Result:
     if not scan.checked and not scan.problems and not others:
         return not_applicable("no CI configuration in the repository")
 
-    offenders = [o for o in scan.offenders if not _allowed(o, allow)]
-    allowed = [o for o in scan.offenders if _allowed(o, allow)]
+    offenders = _one_per_location(o for o in scan.offenders if not _allowed(o, allow))
+    allowed = _one_per_location(o for o in scan.offenders if _allowed(o, allow))
     details: dict[str, Any] = {
         "checked": scan.checked,
         "offenders": [_offender_dict(o) for o in offenders],

@@ -346,3 +346,96 @@ def test_several_offenders_get_one_location_each(tmp_path: Path) -> None:
     assert [(loc.path, loc.line) for loc in finding.locations] == [
         (".gitlab-ci.yml", 3), (".gitlab-ci.yml", 8), ("Jenkinsfile", 1)]
     assert finding.message.startswith("3 manual jobs wait for a person")
+
+
+# --------------------------------------------------------------------------- shared locations
+# Jobs that get their manual gate from one anchor or template share a location; the `allow`
+# option names jobs, so allowing one of them must not hide the others.
+
+GITLAB_SHARED_GATE = {
+    "extends": (
+        ".manual-template:\n  when: manual\n"
+        "docs:\n  extends: .manual-template\n  script: [make docs]\n"
+        "report:\n  extends: .manual-template\n  script: [make report]\n"
+    ),
+    "anchor": (
+        ".manual: &manual\n  when: manual\n"
+        "docs:\n  <<: *manual\n  script: [make docs]\n"
+        "report:\n  <<: *manual\n  script: [make report]\n"
+    ),
+}
+
+
+def test_gitlab_allowing_one_job_of_a_shared_template_still_fails_the_other(
+        tmp_path: Path) -> None:
+    for kind, ci in GITLAB_SHARED_GATE.items():
+        both = evaluate(tmp_path / kind / "none", POLICY, {".gitlab-ci.yml": ci})
+        assert both.outcome is Outcome.FAIL, kind
+        assert [(loc.path, loc.line) for loc in both.locations] == [(".gitlab-ci.yml", 2)], kind
+
+        finding = evaluate(tmp_path / kind / "docs", POLICY, {".gitlab-ci.yml": ci},
+                           options={"allow": ["docs"]})
+        assert finding.outcome is Outcome.FAIL, kind
+        assert finding.message.startswith("1 manual job wait"), kind
+        assert "`report`" in finding.message and "`docs`" not in finding.message, kind
+        assert [(loc.path, loc.line) for loc in finding.locations] == [(".gitlab-ci.yml", 2)]
+
+        everything = evaluate(tmp_path / kind / "all", POLICY, {".gitlab-ci.yml": ci},
+                              options={"allow": ["docs", "report"]})
+        assert everything.outcome is Outcome.PASS, kind
+
+
+def test_github_allowing_one_job_of_shared_approval_steps_still_fails_the_other(
+        tmp_path: Path) -> None:
+    workflow = (
+        "on: push\njobs:\n"
+        "  docs:\n    runs-on: ubuntu-latest\n    steps: &gate\n"
+        "      - uses: trstringer/manual-approval@v1\n"
+        "  report:\n    runs-on: ubuntu-latest\n    steps: *gate\n"
+    )
+    finding = evaluate(tmp_path, POLICY, {".github/workflows/ship.yml": workflow},
+                       options={"allow": ["docs"]})
+    assert finding.outcome is Outcome.FAIL
+    assert "`report`" in finding.message and "`docs`" not in finding.message
+    assert finding.line == _line(workflow, "manual-approval")
+
+
+def test_jenkins_allowing_one_stage_does_not_hide_an_input_on_the_same_line(
+        tmp_path: Path) -> None:
+    jenkinsfile = "node { stage('docs') { input 'a?' }; stage('report') { input 'b?' } }\n"
+    finding = evaluate(tmp_path, POLICY, {"Jenkinsfile": jenkinsfile},
+                       options={"allow": ["docs"]})
+    assert finding.outcome is Outcome.FAIL
+    assert "stage `report`" in finding.message and "stage `docs`" not in finding.message
+
+
+def test_circleci_allowing_one_workflow_of_a_shared_approval_still_fails_the_other(
+        tmp_path: Path) -> None:
+    config = (
+        "version: 2.1\n"
+        "workflows:\n"
+        "  docs:\n    jobs:\n      - hold: &approval\n          type: approval\n"
+        "  report:\n    jobs:\n      - hold: *approval\n"
+    )
+    finding = evaluate(tmp_path, POLICY, {".circleci/config.yml": config},
+                       options={"allow": ["docs"]})
+    assert finding.outcome is Outcome.FAIL
+    assert "workflow `report`" in finding.message and "workflow `docs`" not in finding.message
+
+
+def test_azure_allowing_one_job_of_a_shared_validation_task_still_fails_the_other(
+        tmp_path: Path) -> None:
+    config = (
+        "jobs:\n"
+        "  - job: docs\n    pool: server\n    steps:\n"
+        "      - &validate\n        task: ManualValidation@0\n"
+        "  - job: report\n    pool: server\n    steps:\n      - *validate\n"
+    )
+    none_allowed = evaluate(tmp_path / "none", POLICY, {"azure-pipelines.yml": config})
+    assert none_allowed.outcome is Outcome.FAIL
+    assert [loc.line for loc in none_allowed.locations] == [_line(config, "ManualValidation")]
+
+    finding = evaluate(tmp_path / "docs", POLICY, {"azure-pipelines.yml": config},
+                       options={"allow": ["docs"]})
+    assert finding.outcome is Outcome.FAIL
+    assert "in job report" in finding.message and "job docs" not in finding.message
