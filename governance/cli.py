@@ -430,22 +430,41 @@ def prune(
     ] = None,
     db: DbOption = DEFAULT_DB,
     source: SourceOption = None,
+    cache_days: Annotated[
+        int | None, typer.Option("--cache-days", metavar="N", min=0,
+                                 help="Also drop forge cache entries no scan used in N days.")
+    ] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
-    """Delete old scans; the latest scan of each source always stays."""
+    """Delete old scans (the latest scan of each source always stays) and, with
+    --cache-days, forge cache entries that recent scans did not use."""
     import datetime as dt
 
+    from governance.httpcache import ForgeCache, default_cache_dir
     from governance.scan import canonical_source
     from governance.store import Store
 
-    if keep is None and older_than is None:
-        raise typer.BadParameter("give --keep N and/or --older-than DAYS", param_hint="--keep")
-    before = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=older_than)
-              if older_than is not None else None)
-    with Store(db, create=False) as store:
-        result = store.prune(keep, before, canonical_source(source) if source else None)
-    ids = ", ".join(str(i) for i in result.scans) or "none"
-    out_console.print(f"deleted {len(result.scans)} scan(s) ({ids}) and "
-                      f"{result.bodies} unused finding text(s) from {escape(str(db))}")
+    if keep is None and older_than is None and cache_days is None:
+        raise typer.BadParameter("give --keep N, --older-than DAYS and/or --cache-days N",
+                                 param_hint="--keep")
+    if keep is not None or older_than is not None:
+        before = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=older_than)
+                  if older_than is not None else None)
+        with Store(db, create=False) as store:
+            result = store.prune(keep, before, canonical_source(source) if source else None)
+        ids = ", ".join(str(i) for i in result.scans) or "none"
+        out_console.print(f"deleted {len(result.scans)} scan(s) ({ids}) and "
+                          f"{result.bodies} unused finding text(s) from {escape(str(db))}")
+    if cache_days is not None:
+        cache = ForgeCache(cache_dir or default_cache_dir())
+        try:
+            evicted = cache.evict(cache_days)
+        finally:
+            cache.close()
+        counts = ", ".join(f"{rows} {table}" for table, rows in evicted.removed.items())
+        out_console.print(f"evicted {evicted.rows} cache entries ({counts}) from "
+                          f"{escape(str(cache.path))}: {evicted.file_bytes_before:,} -> "
+                          f"{evicted.file_bytes_after:,} bytes")
 
 
 @app.command()
