@@ -942,3 +942,23 @@ def test_open_source_routes_github_specs(forge: FakeGitHub, tmp_path: Path,
         assert [r.name for r in provider.list_repos()] == ["acme/api"]
     finally:
         provider.close()
+
+
+def test_a_git_too_old_to_clone_is_refused_for_clone_and_skipped_by_auto(
+    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = tmp_path / "old-git"
+    old.mkdir()
+    (old / "git").write_text("#!/bin/sh\necho 'git version 2.20.1'\n")
+    (old / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{old}:{os.environ['PATH']}")
+    with pytest.raises(ConfigError, match=r"--fetch clone: git 2\.20 is older than 2\.31"):
+        make_provider(fetch="clone")
+    forge.add_repo("acme", "api", files={"README.md": "# api\n"})
+    forge.tree_entry_limit = 1  # a truncated tree: auto would clone it
+    with caplog.at_level(logging.WARNING, logger="governance"):
+        item = snapshot(make_provider(), "acme/api")
+    item.close()
+    assert "reading through the API only" in caplog.text
+    assert "README.md" in item.tree and not forge.git.requests

@@ -39,6 +39,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from governance.errors import ConfigError, FileProblem
 from governance.httpcache import CachedBlob, CachedResponse, ForgeCache
 from governance.models import RepoRef, TreeEntry
+from governance.providers import gitfetch
 from governance.providers.base import Needs
 from governance.providers.gitfetch import CloneFailed, ShallowClone
 from governance.snapshot import RepoFailure, RepoSnapshot, matches
@@ -444,9 +445,19 @@ def snapshot(ref: RepoRef, work: Fetched, reader: CachedBlobReader) -> RepoSnaps
 
 
 def check_fetch_mode(mode: str) -> str:
+    """The fetch mode to use: `clone` refuses a git that cannot clone (a config error),
+    `auto` falls back to `api` with a warning."""
     if mode not in FETCH_MODES:
         raise ConfigError(f"fetch must be one of {', '.join(FETCH_MODES)}, not {mode!r}")
-    return mode
+    if mode == "api":
+        return mode
+    reason = gitfetch.unsupported_reason()
+    if reason is None:
+        return mode
+    if mode == "clone":
+        raise ConfigError(f"--fetch clone: {reason}")
+    log.warning("reading through the API only (no partial clones): %s", reason)
+    return "api"
 
 
 class Clonable(Fetched, Protocol):

@@ -15,6 +15,7 @@ any process argument list or on disk.
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +28,24 @@ from governance.providers.local import CatFile, first_line, git_env, parse_ls_tr
 
 # Clone and fetch are bounded: a hung server must not hang the scan.
 DEFAULT_TIMEOUT = 600.0
+# GIT_CONFIG_COUNT (credentials in the environment) arrived in git 2.31.
+MINIMUM_GIT = (2, 31)
+
+
+def unsupported_reason() -> str | None:
+    """Why this machine's git cannot take the clone path (None: it can)."""
+    try:
+        done = subprocess.run(["git", "--version"], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"git cannot be run ({error})"
+    found = re.search(r"(\d+)\.(\d+)", done.stdout)
+    if done.returncode != 0 or found is None:
+        return f"git --version answered {done.stdout.strip() or done.returncode!r}"
+    if (int(found[1]), int(found[2])) < MINIMUM_GIT:
+        return (f"git {found[1]}.{found[2]} is older than "
+                f"{'.'.join(map(str, MINIMUM_GIT))}, which passing credentials needs")
+    return None
 
 
 class CloneFailed(ProviderError):
