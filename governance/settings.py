@@ -129,6 +129,10 @@ class BranchRules:
 
     branch: str
     sources: tuple[RuleSource, ...] = field(default_factory=tuple)
+    # Why some kind of rule could not be read (e.g. classic protection without the
+    # Administration: read permission): `sources` are then only those that were visible,
+    # enough to pass a policy they satisfy but not to fail one.
+    unseen: str = ""
 
     @property
     def active_sources(self) -> tuple[RuleSource, ...]:
@@ -170,6 +174,7 @@ class BranchRules:
             "code_owner_review": self.code_owner_review,
             "allow_force_push": self.allow_force_push,
             "sources": [source.as_dict() for source in self.sources],
+            "unseen": self.unseen,
         }
 
     @classmethod
@@ -178,4 +183,5 @@ class BranchRules:
         branch = data.get("branch")
         if not isinstance(branch, str) or not branch:
             raise ValueError("branch rules need a branch name")
-        return cls(branch, tuple(RuleSource.from_dict(s) for s in data.get("sources", ())))
+        return cls(branch, tuple(RuleSource.from_dict(s) for s in data.get("sources", ())),
+                   str(data.get("unseen") or ""))

@@ -1079,13 +1079,18 @@ class GitHubProvider(forge.BatchedProvider):
                 nodes += more
                 if problem:
                     reasons.append(problem)
-        if reasons:
+        classic_seen = not classic_errors and not (
+            classic is None and identity.classic and not node.get("viewerCanAdminister"))
+        rulesets_seen = isinstance(rulesets, Mapping)
+        if not classic_seen and not rulesets_seen:
             work.unavailable[DEFAULT_BRANCH_RULES] = "; ".join(reasons)
             return
         branch = work.branch or ""
         sources = [_classic_source(classic)] if isinstance(classic, Mapping) else []
         sources += [_ruleset_source(n) for n in nodes if _targets_branch(n, branch)]
-        work.settings[DEFAULT_BRANCH_RULES] = BranchRules(branch, tuple(sources))
+        # What could be read still decides a pass; `unseen` keeps a fail from being claimed.
+        work.settings[DEFAULT_BRANCH_RULES] = BranchRules(branch, tuple(sources),
+                                                          "; ".join(reasons))
 
     def _more_rulesets(self, identity: _Identity, work: _Work, cursor: Any
                        ) -> tuple[list[Mapping[str, Any]], str | None]:

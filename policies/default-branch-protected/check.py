@@ -6,8 +6,11 @@ rulesets in `evaluate` mode report but do not enforce. Passes when some active s
 requires a pull request and the strictest active source requires at least
 `min_approvals` approvals; rules from different sources combine, as forges apply all
 of them (a GitLab protected branch refusing pushes plus an approval rule is enough).
-Providers that cannot see the setting (a local checkout, a token without admin rights)
-make the check `not_available` through the engine, with the provider's reason.
+Providers that cannot see the setting (a local checkout) make the check `not_available`
+through the engine, with the provider's reason. When only some rules are visible (GitHub
+rulesets, but not classic protection without the Administration: read permission), a pass
+from the visible rules stands and anything else is `not_available`: an unseen rule may be
+what protects the branch.
 """
 
 from __future__ import annotations
@@ -15,7 +18,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from governance.checks import CheckContext, Result, failed, not_applicable, passed, plural
+from governance.checks import (
+    CheckContext,
+    Result,
+    failed,
+    not_applicable,
+    not_available,
+    passed,
+    plural,
+)
+from governance.models import Outcome
 from governance.settings import DEFAULT_BRANCH_RULES, BranchRules, RuleSource
 
 
@@ -34,6 +46,19 @@ def _approvals(source: RuleSource) -> str:
 
 
 def check(ctx: CheckContext) -> Result:
+    result = _judge(ctx)
+    rules = _rules(ctx.files.setting(DEFAULT_BRANCH_RULES))
+    if rules is None or not rules.unseen:
+        return result
+    if result.outcome is Outcome.PASS:  # the visible rules suffice whatever is unseen
+        return passed(f"{result.message} (not every rule was visible: {rules.unseen})",
+                      details=result.details)
+    # An unseen rule (classic protection, say) may be what protects the branch.
+    return not_available(f"{result.message}, but not every rule was visible: {rules.unseen}",
+                         details=result.details)
+
+
+def _judge(ctx: CheckContext) -> Result:
     rules = _rules(ctx.files.setting(DEFAULT_BRANCH_RULES))
     if rules is None:
         return not_applicable("the repository has no default branch")
