@@ -16,8 +16,9 @@ headers, its authentication, how it classifies a refusal, its queries) stays in 
 - `graphql_parts`: a batched GraphQL answer split by repository alias;
 - `CachedBlobReader`: the base of a repository's file reader: the blob cache first, else
   the forge's on-demand fetch; `verified_blob` checks and caches what such a fetch got;
-- `settled_ref` and `snapshot`: the failure, or the snapshot, of one fetched repository;
-- `clone_tree`, `wants_clone`, `prefetch_from_clone`: the partial shallow clone path
+- `Work`: one repository going through a batch (each provider extends it);
+  `settled_ref` and `snapshot`: the failure, or the snapshot, of one fetched repository;
+- `clone_tree`, `read_through_clones`, `CloneReader`: the partial shallow clone path
   (`governance.providers.gitfetch`) that a provider takes where the API would cost many
   requests (`fetch="auto"`, the default) or always (`fetch="clone"`);
 - small helpers: `check_options`, `retry_after`, `blob_id`, `path_of`, `TRANSIENT_STATUS`.
@@ -33,7 +34,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from governance.errors import ConfigError, FileProblem
@@ -404,24 +405,33 @@ class CachedBlobReader:
 # --------------------------------------------------------------------------- results
 
 
-class Fetched(Protocol):
-    """What a provider learnt of one repository (its `_Work`)."""
+@dataclass(kw_only=True)
+class Work:
+    """One repository going through a provider's batch: what was learnt of it so far.
+    Each provider adds what its forge needs (owner, listing notes)."""
 
+    index: int  # its place in the batch
     ref: RepoRef
-    failure: str | None
-    branch: str | None
-    head: str | None
-    tree: dict[str, TreeEntry] | None
-    empty: bool
-    settings: dict[str, Any]
-    unavailable: dict[str, str]
+    state: dict[str, Any] | None  # what the last scan recorded of it (the cache's state)
+    branch: str | None = None
+    head: str | None = None
+    tree_sha: str | None = None  # the root tree id, where the forge names it (GitHub)
+    empty: bool = False
+    failure: str | None = None
+    tree: dict[str, TreeEntry] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    clone: ShallowClone | None = None  # when read through a partial clone
 
 
-def settled_ref(work: Fetched, needs: Needs, provider: str) -> RepoRef | RepoFailure:
-    """The ref of a fetched repository (with the default branch found), or its failure.
-    Settings the policies need that were not read are marked unavailable."""
+def settled_ref(work: Work, needs: Needs, provider: str) -> RepoRef | RepoFailure:
+    """The ref of a fetched repository (with the default branch found), or its failure
+    (its clone, if any, released). Settings the policies need that were not read are
+    marked unavailable."""
     ref = work.ref
     if work.failure:
+        if work.clone is not None:
+            work.clone.close()
         return RepoFailure(ref, work.failure)
     if work.branch and work.branch != ref.default_branch:
         ref = replace(ref, default_branch=work.branch)
@@ -431,14 +441,19 @@ def settled_ref(work: Fetched, needs: Needs, provider: str) -> RepoRef | RepoFai
     return ref
 
 
-def snapshot(ref: RepoRef, work: Fetched, reader: CachedBlobReader) -> RepoSnapshot:
-    """The snapshot of a fetched repository (an empty one has no head and no files)."""
+def snapshot(ref: RepoRef, work: Work, reader: CachedBlobReader, cache: ForgeCache
+             ) -> RepoSnapshot:
+    """The snapshot of a fetched repository (an empty one has no head and no files). Its
+    files come through `reader` (the API), or from the clone when it was cloned; closing
+    the snapshot deletes the clone."""
     if work.empty:
         return RepoSnapshot(ref, None, {}, reader, work.settings, work.unavailable)
     assert work.tree is not None
-    clone: ShallowClone | None = getattr(work, "clone", None)
-    return RepoSnapshot(ref, work.head, work.tree, reader, work.settings, work.unavailable,
-                        on_close=clone.close if clone is not None else None)
+    clone = work.clone
+    if clone is None:
+        return RepoSnapshot(ref, work.head, work.tree, reader, work.settings, work.unavailable)
+    return RepoSnapshot(ref, work.head, work.tree, CloneReader(cache, clone), work.settings,
+                        work.unavailable, on_close=clone.close)
 
 
 # --------------------------------------------------------------------------- clones
@@ -460,12 +475,7 @@ def check_fetch_mode(mode: str) -> str:
     return "api"
 
 
-class Clonable(Fetched, Protocol):
-    tree_sha: str | None
-    clone: ShallowClone | None
-
-
-def clone_tree(work: Clonable, url: str, username: str, password: str) -> ShallowClone | None:
+def clone_tree(work: Work, url: str, username: str, password: str) -> ShallowClone | None:
     """Clone the repository's default branch (trees only) and list its files into
     `work.tree`; on failure `work.failure` says why and None is returned. When the branch
     moved since the API named its head, `work.head` becomes the clone's and `work.tree_sha`
@@ -498,7 +508,7 @@ class CloneReader(CachedBlobReader):
         return verified_blob(self._blobs, entry, self._clone.read_blob(entry), "the clone")
 
 
-def _wanted(work: Clonable, patterns: Sequence[str], cache: ForgeCache) -> list[TreeEntry]:
+def _wanted(work: Work, patterns: Sequence[str], cache: ForgeCache) -> list[TreeEntry]:
     assert work.tree is not None
     entries = [e for path, e in work.tree.items()
                if e.kind in ("file", "symlink") and e.sha and matches(path, patterns)]
@@ -506,12 +516,31 @@ def _wanted(work: Clonable, patterns: Sequence[str], cache: ForgeCache) -> list[
     return [e for e in entries if e.sha not in known]
 
 
-def wants_clone(work: Clonable, patterns: Sequence[str], cache: ForgeCache) -> bool:
+def wants_clone(work: Work, patterns: Sequence[str], cache: ForgeCache) -> bool:
     """More uncached files to read than a clone costs (in time and server load)."""
     return work.tree is not None and len(_wanted(work, patterns, cache)) > CLONE_WHEN_FILES
 
 
-def prefetch_from_clone(work: Clonable, patterns: Sequence[str], cache: ForgeCache) -> None:
+WorkT = TypeVar("WorkT", bound=Work)
+
+
+def read_through_clones(works: Sequence[WorkT], patterns: Sequence[str], cache: ForgeCache,
+                        pool: ThreadPoolExecutor, auto: bool, clone: Callable[[WorkT], None]
+                        ) -> list[WorkT]:
+    """The files the policies read, for the works that are (or, in `auto` mode, had better
+    be: `wants_clone`) read through a clone, `clone` cloning one; returns the works whose
+    files are still to be read through the API."""
+    if auto:
+        for work in works:
+            if work.clone is None and wants_clone(work, patterns, cache):
+                clone(work)
+    for future in [pool.submit(prefetch_from_clone, w, patterns, cache)
+                   for w in works if w.clone is not None]:
+        future.result()
+    return [w for w in works if w.clone is None and w.tree is not None]
+
+
+def prefetch_from_clone(work: Work, patterns: Sequence[str], cache: ForgeCache) -> None:
     """Fetch the files the policies read in one git fetch and cache them by blob id."""
     if work.clone is None or work.tree is None:
         return

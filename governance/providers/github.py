@@ -49,7 +49,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,7 +66,6 @@ from governance.models import RepoRef, TreeEntry
 from governance.providers import forge
 from governance.providers import github_queries as queries
 from governance.providers.base import Needs
-from governance.providers.gitfetch import ShallowClone
 from governance.settings import DEFAULT_BRANCH_RULES, BranchRules, Enforcement, RuleSource
 from governance.snapshot import RepoFailure, RepoSnapshot, matches
 
@@ -728,26 +727,13 @@ class _Listed:
     failure: str | None = None
 
 
-@dataclass
-class _Work:
+@dataclass(kw_only=True)
+class _Work(forge.Work):
     """One repository going through a batch."""
 
-    index: int
-    ref: RepoRef
     owner: str
     name: str
     listed: _Listed | None
-    state: dict[str, Any] | None
-    branch: str | None = None
-    head: str | None = None
-    tree_sha: str | None = None
-    empty: bool = False
-    failure: str | None = None
-    tree: dict[str, TreeEntry] | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    unavailable: dict[str, str] = field(default_factory=dict)
-    clone: ShallowClone | None = None
-
 
 Item = RepoSnapshot | RepoFailure
 
@@ -980,8 +966,8 @@ class GitHubProvider(forge.BatchedProvider):
             if listed is not None and listed.failure:
                 results[index] = RepoFailure(ref, listed.failure)
                 continue
-            work = _Work(index, ref, owner, ref.name.split("/", 1)[1], listed,
-                         self._cache.state(identity.key, ref.name))
+            work = _Work(index=index, ref=ref, owner=owner, name=ref.name.split("/", 1)[1],
+                         listed=listed, state=self._cache.state(identity.key, ref.name))
             works.append(work)
             if not wants_rules and _unchanged(work):
                 assert work.state is not None
@@ -1225,19 +1211,13 @@ class GitHubProvider(forge.BatchedProvider):
                         patterns: Sequence[str], pool: ThreadPoolExecutor) -> None:
         if not patterns or not works:
             return
-        if self._fetch_mode == "auto":  # many files to read: a clone reads them for free
-            for work in works:
-                if work.clone is None and forge.wants_clone(work, patterns, self._cache):
-                    self._clone(identity, work)
-        cloned = [w for w in works if w.clone is not None]
-        for future in [pool.submit(forge.prefetch_from_clone, w, patterns, self._cache)
-                       for w in cloned]:
-            future.result()
+        works = forge.read_through_clones(works, patterns, self._cache, pool,
+                                          self._fetch_mode == "auto",
+                                          lambda work: self._clone(identity, work))
         sizes: dict[str, int] = {}
         wanted: list[tuple[str, list[str]]] = []
         for work in works:
-            if work.clone is not None or work.tree is None:
-                continue
+            assert work.tree is not None
             shas: list[str] = []
             for path, entry in work.tree.items():
                 if entry.kind not in ("file", "symlink") or entry.sha is None:
@@ -1340,16 +1320,13 @@ class GitHubProvider(forge.BatchedProvider):
     def _finish(self, identity: _Identity, work: _Work, needs: Needs) -> Item:
         ref = forge.settled_ref(work, needs, "github")
         if isinstance(ref, RepoFailure):
-            if work.clone is not None:
-                work.clone.close()
             return ref
         self._cache.store_state(identity.key, ref.name, {
             "pushed_at": work.listed.pushed_at if work.listed else None,
             "branch": work.branch, "head": work.head, "tree": work.tree_sha,
         })
-        if work.clone is not None:
-            return forge.snapshot(ref, work, forge.CloneReader(self._cache, work.clone))
-        return forge.snapshot(ref, work, _BlobReader(self, identity, work.owner, work.name))
+        return forge.snapshot(ref, work, _BlobReader(self, identity, work.owner, work.name),
+                              self._cache)
 
 
 def _halves(group: list[tuple[str, list[str]]]) -> list[list[tuple[str, list[str]]]]:

@@ -48,7 +48,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -65,7 +65,6 @@ from governance.models import RepoRef, TreeEntry
 from governance.providers import forge
 from governance.providers import gitlab_queries as queries
 from governance.providers.base import Needs
-from governance.providers.gitfetch import ShallowClone
 from governance.settings import DEFAULT_BRANCH_RULES, BranchRules, RuleSource
 from governance.snapshot import RepoFailure, RepoSnapshot, matches
 
@@ -362,22 +361,11 @@ class _Listed:
     failure: str | None = None
 
 
-@dataclass
-class _Work:
-    index: int
-    ref: RepoRef
-    listed: _Listed
-    state: dict[str, Any] | None
-    branch: str | None = None
-    head: str | None = None
-    empty: bool = False
-    failure: str | None = None
-    tree: dict[str, TreeEntry] | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    unavailable: dict[str, str] = field(default_factory=dict)
-    clone: ShallowClone | None = None
-    tree_sha: str | None = None  # unused: GitLab trees are cached by head commit
+@dataclass(kw_only=True)
+class _Work(forge.Work):
+    """One project going through a batch (its tree is cached by head commit)."""
 
+    listed: _Listed
 
 class _BlobReader(forge.CachedBlobReader):
     """Files of one project: from the on-disk blob cache (prefetched in batches), else read
@@ -597,7 +585,8 @@ class GitLabProvider(forge.BatchedProvider):
             if listed.failure:
                 results[index] = RepoFailure(ref, listed.failure)
                 continue
-            work = _Work(index, ref, listed, self._cache.state(self._identity, ref.name))
+            work = _Work(index=index, ref=ref, listed=listed,
+                         state=self._cache.state(self._identity, ref.name))
             works.append(work)
             if not wants_rules and _unchanged_since(work.state, listed, ref.default_branch):
                 assert work.state is not None
@@ -881,14 +870,8 @@ class GitLabProvider(forge.BatchedProvider):
                         pool: ThreadPoolExecutor) -> None:
         if not patterns or not works:
             return
-        if self._fetch_mode == "auto":  # many files to read: a clone reads them for free
-            for work in works:
-                if work.clone is None and forge.wants_clone(work, patterns, self._cache):
-                    self._clone(work)
-        for future in [pool.submit(forge.prefetch_from_clone, w, patterns, self._cache)
-                       for w in works if w.clone is not None]:
-            future.result()
-        works = [w for w in works if w.clone is None and w.tree is not None]
+        works = forge.read_through_clones(works, patterns, self._cache, pool,
+                                          self._fetch_mode == "auto", self._clone)
         wanted: list[tuple[_Work, list[str]]] = []
         shas: dict[str, str] = {}
         for work in works:
@@ -976,8 +959,6 @@ class GitLabProvider(forge.BatchedProvider):
     def _finish(self, work: _Work, needs: Needs) -> Item:
         ref = forge.settled_ref(work, needs, "gitlab")
         if isinstance(ref, RepoFailure):
-            if work.clone is not None:
-                work.clone.close()
             return ref
         self._cache.store_state(self._identity, ref.name, {
             "last_activity": work.listed.last_activity, "branch": work.branch,
@@ -985,9 +966,7 @@ class GitLabProvider(forge.BatchedProvider):
         })
         if work.listed.project_id is not None:
             self._project_ids[ref.name] = work.listed.project_id
-        if work.clone is not None:
-            return forge.snapshot(ref, work, forge.CloneReader(self._cache, work.clone))
-        return forge.snapshot(ref, work, _BlobReader(self, ref.name))
+        return forge.snapshot(ref, work, _BlobReader(self, ref.name), self._cache)
 
 
 def _unchanged_since(state: Mapping[str, Any] | None, listed: _Listed | None,
