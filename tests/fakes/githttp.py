@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .gitobjects import Signature, commit_bytes, hash_object, tree_bytes
-from .server import ResetConnection, status_line
+from .server import Fault, ResetConnection, status_line
 
 # /<owner>/<name>.git/info/refs?service=git-upload-pack and /<...>.git/git-upload-pack
 _ROUTE = re.compile(r"^/(?P<repo>.+?)\.git/(?P<rest>info/refs|git-upload-pack)$")
@@ -95,7 +95,7 @@ class GitHttp:
         repository: str,
         rest: str,
         find: Callable[[str, str | None], GitRepository | int],
-        faults: Iterable[Any] = (),
+        faults: Iterable[Fault] = (),
     ) -> Iterable[bytes]:
         """Answer one request; `find(repository, credential)` returns the repository or the
         HTTP status to refuse with (401 without credentials, 404 when not visible).
@@ -108,8 +108,8 @@ class GitHttp:
             if fault.remaining is not None:
                 fault.remaining -= 1
             fault.hits += 1
-            if fault.kind == "latency":  # the two fakes name the field differently
-                time.sleep(getattr(fault, "latency_ms", getattr(fault, "delay_ms", 0)) / 1000)
+            if fault.kind == "latency":
+                time.sleep(fault.latency_ms / 1000)
                 continue
             if fault.kind == "reset":
                 raise ResetConnection()

@@ -65,7 +65,14 @@ from .gitobjects import (
     sorted_entries,
     tree_sha,
 )
-from .server import LoopbackServer, ResetConnection, bearer_token, etag_matches, status_line
+from .server import (
+    Fault,
+    LoopbackServer,
+    ResetConnection,
+    bearer_token,
+    etag_matches,
+    status_line,
+)
 
 if TYPE_CHECKING:
     from github import Github
@@ -454,26 +461,6 @@ class Installation:
     permissions: dict[str, str]
     core_limit: int | None = None
     graphql_limit: int | None = None
-
-
-@dataclass
-class Fault:
-    """An injected failure; see :meth:`FakeGitHub.inject_fault`."""
-
-    kind: str
-    path: str = "*"
-    method: str | None = None
-    remaining: int | None = 1  # None: forever
-    latency_ms: int = 0
-    retry_after: int = 1
-    hits: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.remaining is not None and self.remaining <= 0:
-            return False
-        if self.method and self.method.upper() != method:
-            return False
-        return fnmatch.fnmatchcase(path, self.path)
 
 
 @dataclass(frozen=True)
@@ -991,7 +978,8 @@ class FakeGitHub(LoopbackServer):
         ``"latency"`` (sleep ``latency_ms`` and then answer normally)."""
         if kind not in {"500", "502", "503", "reset", "secondary", "429", "latency"}:
             raise ValueError(f"unknown fault kind {kind!r}")
-        fault = Fault(kind, path, method, count, latency_ms, retry_after)
+        fault = Fault(kind, path, method=method, remaining=count, latency_ms=latency_ms,
+                      retry_after=retry_after)
         with self.lock:
             self.faults.append(fault)
         return fault

@@ -79,7 +79,14 @@ from .gitobjects import (
     build_snapshot,
     commit_sha,
 )
-from .server import LoopbackServer, ResetConnection, bearer_token, etag_matches, status_line
+from .server import (
+    Fault,
+    LoopbackServer,
+    ResetConnection,
+    bearer_token,
+    etag_matches,
+    status_line,
+)
 
 if TYPE_CHECKING:
     import gitlab
@@ -346,26 +353,6 @@ class Bucket:
     limit: int
     window_start: float
     used: int = 0
-
-
-@dataclass
-class Fault:
-    """An injected failure; see :meth:`FakeGitLab.inject_fault`."""
-
-    kind: str
-    path: str = "*"
-    remaining: int | None = 1
-    delay_ms: int = 0
-    retry_after: int = 1
-    method: str | None = None
-    hits: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.remaining is not None and self.remaining <= 0:
-            return False
-        if self.method and self.method.upper() != method:
-            return False
-        return fnmatch.fnmatchcase(path, self.path)
 
 
 @dataclass(frozen=True)
@@ -754,7 +741,8 @@ class FakeGitLab(LoopbackServer):
         ``"latency"`` (sleep ``delay_ms`` and then answer normally)."""
         if kind not in {"500", "502", "503", "reset", "429", "latency"}:
             raise ValueError(f"unknown fault kind {kind!r}")
-        fault = Fault(kind, path, count, delay_ms, retry_after, method)
+        fault = Fault(kind, path, method=method, remaining=count, latency_ms=delay_ms,
+                      retry_after=retry_after)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -862,7 +850,7 @@ class FakeGitLab(LoopbackServer):
                     if f.remaining is not None:
                         f.remaining -= 1
                     if f.kind == "latency":
-                        sleep_ms += f.delay_ms
+                        sleep_ms += f.latency_ms
                         continue
                     fault = f
                     break

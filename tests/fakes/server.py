@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import socket
 import struct
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 Self = TypeVar("Self", bound="LoopbackServer")
+
+
+@dataclass
+class Fault:
+    """An injected failure of a fake forge (its `inject_fault` says which kinds it knows):
+    requests whose method and path (an fnmatch glob) match fail, `remaining` more times
+    (None: forever); a "latency" fault delays them by `latency_ms` instead."""
+
+    kind: str
+    path: str = "*"
+    method: str | None = None
+    remaining: int | None = 1
+    latency_ms: int = 0
+    retry_after: int = 1
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.method and self.method.upper() != method:
+            return False
+        return fnmatch.fnmatchcase(path, self.path)
 
 
 class ResetConnection(Exception):
