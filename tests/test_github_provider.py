@@ -13,8 +13,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +22,14 @@ pytest.importorskip("github")
 pytest.importorskip("graphql")
 pytest.importorskip("werkzeug")
 
-from governance.config import Config
 from governance.demo import demo_repositories, make_repo
 from governance.engine import Engine
 from governance.errors import ConfigError, FileProblem, ProviderError
-from governance.models import Finding, Outcome, RepoRef
-from governance.policy import EnabledPolicy
+from governance.models import Finding, Outcome
 from governance.providers import Needs, open_source
 from governance.providers import github as gh
 from governance.providers.github import GitHubProvider, RateLimitExhausted
 from governance.providers.local import LocalProvider
-from governance.scan import load_policies
 from governance.settings import DEFAULT_BRANCH_RULES, BranchRules
 from governance.snapshot import RepoFailure, RepoFiles, RepoSnapshot
 from tests.fakes.github import (
@@ -43,27 +38,14 @@ from tests.fakes.github import (
     generate_app_key,
     github_forge,
 )
+from tests.fakes.scanning import Sleeps, baseline, scan, snapshot, snapshots
 
 __all__ = ["github_forge"]  # the fixture, imported explicitly
 
-RULES_NEEDS = Needs(settings=frozenset({DEFAULT_BRANCH_RULES}))
 CI = ("on: [push, pull_request]\npermissions: {contents: read}\njobs:\n  test:\n"
       "    runs-on: ubuntu-latest\n    steps:\n"
       "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683\n"
       "      - run: make test\n")
-
-
-@dataclass
-class Sleeps:
-    """Stands in for time.sleep: records the delays; `then` simulates the time passing."""
-
-    calls: list[float] = field(default_factory=list)
-    then: Callable[[float], None] | None = None
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-        if self.then is not None:
-            self.then(seconds)
 
 
 @pytest.fixture
@@ -96,29 +78,6 @@ def make_provider(forge: FakeGitHub, tmp_path: Path, sleeps: Sleeps
     yield make
     for provider in made:
         provider.close()
-
-
-@lru_cache(maxsize=1)
-def baseline() -> tuple[EnabledPolicy, ...]:
-    return tuple(load_policies(Config(path=None))[1])
-
-
-def scan(provider: Any, policies: tuple[EnabledPolicy, ...] | None = None
-         ) -> dict[tuple[str, str], Finding]:
-    engine = Engine(list(policies or baseline()))
-    return {(f.repository, f.policy): f for f in engine.run(provider, provider.list_repos())}
-
-
-def snapshots(provider: GitHubProvider, needs: Needs = RULES_NEEDS,
-              refs: list[RepoRef] | None = None) -> dict[str, RepoSnapshot | RepoFailure]:
-    found = list(provider.snapshots(refs if refs is not None else provider.list_repos(), needs))
-    return {item.ref.name: item for item in found}
-
-
-def snapshot(provider: GitHubProvider, name: str, needs: Needs = RULES_NEEDS) -> RepoSnapshot:
-    item = snapshots(provider, needs)[name]
-    assert isinstance(item, RepoSnapshot), item
-    return item
 
 
 def rules_of(provider: GitHubProvider, name: str) -> BranchRules | None:

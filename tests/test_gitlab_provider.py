@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,25 +20,21 @@ import pytest
 pytest.importorskip("gitlab")
 graphql: Any = pytest.importorskip("graphql")
 
-from governance.config import Config  # noqa: E402
 from governance.demo import make_repo  # noqa: E402
-from governance.engine import Engine  # noqa: E402
 from governance.errors import ConfigError  # noqa: E402
-from governance.models import Finding, Outcome, RepoRef  # noqa: E402
-from governance.policy import EnabledPolicy  # noqa: E402
+from governance.models import Outcome, RepoRef  # noqa: E402
 from governance.providers import Needs, open_source  # noqa: E402
 from governance.providers import gitlab_queries as q  # noqa: E402
 from governance.providers.gitlab import GitLabProvider, branch_rules  # noqa: E402
 from governance.providers.local import LocalProvider  # noqa: E402
-from governance.scan import load_policies  # noqa: E402
 from governance.settings import DEFAULT_BRANCH_RULES, BranchRules  # noqa: E402
 from governance.snapshot import RepoFailure, RepoFiles, RepoSnapshot  # noqa: E402
+from tests.fakes.scanning import Sleeps, baseline, scan, snapshot, snapshots  # noqa: E402
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "fakes" / "gitlab_schema.graphql"
 # Policies whose verdict depends on the forge (GitLab reads neither .github/CODEOWNERS nor
 # Dependabot); every other file-based policy must agree with a local checkout.
 PLATFORM_AWARE = frozenset({"codeowners-present", "dependency-updates-configured"})
-RULES_NEEDS = Needs(settings=frozenset({DEFAULT_BRANCH_RULES}))
 
 GITLAB_CI = """\
 include:
@@ -129,16 +124,6 @@ gitlab_forge = fakes.gitlab_forge
 __all__ = ["gitlab_forge"]  # the fixture, imported explicitly
 
 
-@dataclass
-class Sleeps:
-    """Stands in for time.sleep: records the delays."""
-
-    calls: list[float] = field(default_factory=list)
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
 @pytest.fixture
 def forge(gitlab_forge: Any) -> Any:
     gitlab_forge.add_group("acme", tier="premium")
@@ -168,29 +153,6 @@ def make_provider(forge: Any, tmp_path: Path, sleeps: Sleeps
     yield make
     for provider in made:
         provider.close()
-
-
-@lru_cache(maxsize=1)
-def baseline() -> tuple[EnabledPolicy, ...]:
-    return tuple(load_policies(Config(path=None))[1])
-
-
-def scan(provider: Any, policies: tuple[EnabledPolicy, ...] | None = None
-         ) -> dict[tuple[str, str], Finding]:
-    engine = Engine(list(policies or baseline()))
-    return {(f.repository, f.policy): f for f in engine.run(provider, provider.list_repos())}
-
-
-def snapshots(provider: GitLabProvider, needs: Needs = RULES_NEEDS,
-              refs: list[RepoRef] | None = None) -> dict[str, RepoSnapshot | RepoFailure]:
-    found = list(provider.snapshots(refs if refs is not None else provider.list_repos(), needs))
-    return {item.ref.name: item for item in found}
-
-
-def snapshot(provider: GitLabProvider, name: str, needs: Needs = RULES_NEEDS) -> RepoSnapshot:
-    item = snapshots(provider, needs)[name]
-    assert isinstance(item, RepoSnapshot), item
-    return item
 
 
 def sent_queries(forge: Any) -> list[str]:
