@@ -29,10 +29,12 @@ _FORGE_ENVIRONMENT = (
 
 
 @pytest.fixture(autouse=True)
-def _no_forge_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's real token must never send a test to a real forge."""
+def _no_forge_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A developer's real token must never send a test to a real forge, and no test may
+    read or fill the developer's own forge cache (~/.cache/governance)."""
     for name in _FORGE_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 @pytest.fixture

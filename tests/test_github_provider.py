@@ -565,10 +565,10 @@ def test_a_truncated_tree_is_cloned_instead_by_default(
 
 
 def test_clone_mode_costs_no_api_requests_for_trees_or_files(
-    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider]
+    forge: FakeGitHub, make_provider: Callable[..., GitHubProvider], tmp_path: Path
 ) -> None:
     seed_org(forge, 6)
-    api = scan(make_provider(fetch="api", cache_dir=None))
+    api = scan(make_provider(fetch="api", cache_dir=tmp_path / "api-cache"))
     forge.reset_counts()
     cloned = scan(make_provider(fetch="clone"))
     assert {k: (f.outcome, f.message) for k, f in cloned.items()} == {
