@@ -46,9 +46,11 @@ def _approvals(source: RuleSource) -> str:
 
 
 def check(ctx: CheckContext) -> Result:
-    result = _judge(ctx)
     rules = _rules(ctx.files.setting(DEFAULT_BRANCH_RULES))
-    if rules is None or not rules.unseen:
+    if rules is None:
+        return not_applicable("the repository has no default branch")
+    result = _judge(rules, int(ctx.options.get("min_approvals", 1)))
+    if not rules.unseen:
         return result
     if result.outcome is Outcome.PASS:  # the visible rules suffice whatever is unseen
         return passed(f"{result.message} (not every rule was visible: {rules.unseen})",
@@ -58,11 +60,8 @@ def check(ctx: CheckContext) -> Result:
                          details=result.details)
 
 
-def _judge(ctx: CheckContext) -> Result:
-    rules = _rules(ctx.files.setting(DEFAULT_BRANCH_RULES))
-    if rules is None:
-        return not_applicable("the repository has no default branch")
-    minimum = int(ctx.options.get("min_approvals", 1))
+def _judge(rules: BranchRules, minimum: int) -> Result:
+    """The verdict on the rules as seen (`check` qualifies it when some were not)."""
     branch = rules.branch
     details: dict[str, Any] = {**rules.as_dict(), "min_approvals": minimum}
     inactive = [s for s in rules.sources if not s.active]
